@@ -1,0 +1,181 @@
+"""A LightningDataModule over a prepared array cache; voice and X-ray only describe their inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader, Dataset
+
+from voxray.data.cache import PreparedArray, cache_key, prepare_array
+from voxray.data.splits import SPLITS, check_group_disjoint
+
+
+@dataclass
+class Plan:
+    """What to prepare: `table` has path, label (int), label_name, split, group columns."""
+
+    table: pd.DataFrame
+    load: Callable  # picklable path -> array (or (array, extras))
+    shape: tuple[int, ...]
+    dtype: str
+    key_parts: list  # everything the prepared array depends on except the file list
+    group_name: str  # "speaker" / "patient", for messages
+    report: dict = field(default_factory=dict)
+    files: Sequence[str] | None = None  # what to prepare, if more than the table (shared caches)
+
+
+class ArrayDataset(Dataset):
+    """Rows of a memory-mapped array with integer labels; returns (tensor, label)."""
+
+    def __init__(self, data: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> None:
+        self.data, self.rows, self.labels = data, rows, labels
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        # np.array copies out of the memmap: the batch must not pin the mapped pages
+        return torch.from_numpy(np.array(self.data[self.rows[i]])), int(self.labels[i])
+
+
+class ArrayDataModule(L.LightningDataModule):
+    """Plans inputs (subclass), prepares them once into a cache, serves train/val/test loaders.
+
+    Args:
+        classes: ordered class names; label ints index this list.
+        cache_dir: where prepared arrays (and generated default corpora) live.
+        report_dir: the run folder; the data report and skip list are written there.
+        batch_size: per-device batch size.
+        num_workers: DataLoader workers (the same number prepares the cache; 0 = in-process).
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        cache_dir: str,
+        report_dir: str | None = None,
+        batch_size: int = 64,
+        num_workers: int = 2,
+    ) -> None:
+        super().__init__()
+        self.classes = list(classes)
+        self.cache_dir = Path(cache_dir)
+        self.report_dir = Path(report_dir) if report_dir else None
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self._plan: Plan | None = None
+        self.table: pd.DataFrame | None = None  # planned rows that prepared, with a `row` column
+        self.datasets: dict[str, ArrayDataset] = {}
+
+    @abstractmethod
+    def plan(self) -> Plan:
+        """Read the inputs into a labelled, split table (building a default corpus if needed)."""
+
+    def _get_plan(self) -> Plan:
+        if self._plan is None:
+            self._plan = self.plan()
+            check_group_disjoint(
+                self._plan.table["split"], self._plan.table["group"], self._plan.group_name
+            )
+        return self._plan
+
+    def _prepare(self) -> PreparedArray:
+        plan = self._get_plan()
+        files = sorted(set(plan.table["path"]).union(plan.files or []))
+        # size + mtime stand in for content: hashing every audio file would cost a full read
+        stats = [(p, *_stat(p)) for p in files]
+        folder = self.cache_dir / "prepared" / cache_key(stats, plan.key_parts, plan.shape, plan.dtype)
+        return prepare_array(
+            pd.DataFrame({"path": files}), plan.load, plan.shape, plan.dtype, folder,
+            num_workers=self.num_workers, desc=f"preparing {type(self).__name__}",
+        )
+
+    def prepare_data(self) -> None:
+        self._prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.table is not None:
+            return
+        plan, prepared = self._get_plan(), self._prepare()
+        rows = prepared.index.copy()
+        rows["row"] = np.arange(len(rows))
+        table = plan.table.merge(rows, on="path", how="inner", validate="many_to_one")
+        self.data, self.table = prepared.data, table
+        for split in SPLITS:
+            part = table[table["split"] == split]
+            self.datasets[split] = ArrayDataset(
+                prepared.data, part["row"].to_numpy(), part["label"].to_numpy()
+            )
+        if len(self.datasets["train"]) == 0:
+            raise ValueError(
+                f"no training rows left after preparation; see {prepared.folder / 'skipped.csv'}"
+            )
+        self._report(plan, prepared, table)
+
+    def class_counts(self, split: str = "train") -> np.ndarray:
+        """Rows per class in a split, (k,); the class weights of the loss come from these."""
+        labels = self.table.loc[self.table["split"] == split, "label"].to_numpy()
+        return np.bincount(labels, minlength=len(self.classes))
+
+    def _report(self, plan: Plan, prepared: PreparedArray, table: pd.DataFrame) -> None:
+        by_split = table.groupby(["split", "label_name"]).size().unstack(fill_value=0)
+        report = {
+            **plan.report,
+            "skipped_files": len(prepared.skipped),
+            "skipped_list": str(prepared.folder / "skipped.csv"),
+            "rows": {s: int((table["split"] == s).sum()) for s in SPLITS},
+            f"{plan.group_name}s": {
+                s: int(table.loc[table["split"] == s, "group"].nunique()) for s in SPLITS
+            },
+            "per_class": {s: by_split.loc[s].to_dict() if s in by_split.index else {} for s in SPLITS},
+        }
+        rank_zero_info(
+            f"data: {report['rows']} clips/images per split; {len(prepared.skipped)} files skipped "
+            f"(see skipped.csv); excluded by label: {plan.report.get('excluded', {})}"
+        )
+        if self.report_dir is not None and self.trainer_is_rank_zero():
+            self.report_dir.mkdir(parents=True, exist_ok=True)
+            (self.report_dir / "data_report.json").write_text(json.dumps(report, indent=2, default=int))
+            shutil.copyfile(prepared.folder / "skipped.csv", self.report_dir / "skipped.csv")
+        self.report = report
+
+    def trainer_is_rank_zero(self) -> bool:
+        return self.trainer is None or self.trainer.is_global_zero
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and len(self.datasets[split]) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = Path(path).stat()
+        return st.st_size, int(st.st_mtime)
+    except OSError:
+        return -1, -1  # a missing file is prepared (and reported as skipped) like any broken one

@@ -1,0 +1,98 @@
+"""The voice DataModule: Common Voice (or the embedded synthetic corpus) -> 3-s int16 clips."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+
+from voxray.data.audio import CleanParams, load_clip
+from voxray.data.cache import cache_key
+from voxray.data.commonvoice import apply_label_map, read_common_voice
+from voxray.data.datamodule import ArrayDataModule, Plan
+from voxray.data.splits import group_split
+
+TARGETS = ("age", "gender")
+
+
+class VoiceDataModule(ArrayDataModule):
+    """Voice clips labelled by age group or gender, split speaker-disjointly.
+
+    Args:
+        root: Common Voice folder; None builds the embedded synthetic corpus in the cache.
+        target: "age" or "gender".
+        labels: per target, `classes` (ordered names) and `map` (raw Common Voice label -> class
+            name); unmapped labels are excluded and counted in the data report.
+        classes: the class names of `target` (the config interpolates them from `labels`).
+        clean: `CleanParams` fields (sample_rate, clip_seconds, denoise, trim_top_db, min_seconds).
+        use_official_splits: use the dataset's train/dev/test files when present.
+        val_fraction, test_fraction, seed: the speaker-disjoint split when there are no split files.
+        synthetic: `build_voice_corpus` arguments for the embedded corpus.
+        **kwargs: `ArrayDataModule` arguments (cache_dir, report_dir, batch_size, num_workers).
+    """
+
+    def __init__(
+        self,
+        root: str | None,
+        target: str,
+        labels: Mapping[str, Mapping],
+        classes: Sequence[str],
+        clean: Mapping,
+        use_official_splits: bool = True,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        seed: int = 0,
+        synthetic: Mapping | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(classes=classes, **kwargs)
+        if target not in TARGETS:
+            raise ValueError(f"data.target must be one of {TARGETS}, got {target!r}")
+        self.root, self.target = root, target
+        if list(classes) != list(labels[target]["classes"]):
+            raise ValueError(f"classes {list(classes)} differ from labels.{target}.classes")
+        self.label_maps = {t: dict(labels[t]["map"]) for t in TARGETS}
+        self.clean = CleanParams(**clean)
+        self.use_official_splits = use_official_splits
+        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.synthetic = dict(synthetic or {})
+
+    def corpus_root(self) -> Path:
+        """The Common Voice folder to read: `root`, or the embedded corpus (built on first use)."""
+        if self.root is not None:
+            return Path(self.root).expanduser()
+        from voxray.synth.voice import build_voice_corpus
+
+        folder = self.cache_dir / f"synthetic-voice-{cache_key(self.synthetic)}"
+        return build_voice_corpus(folder, num_workers=self.num_workers or None, **self.synthetic)
+
+    def plan(self) -> Plan:
+        root = self.corpus_root()
+        raw = read_common_voice(root, self.use_official_splits)
+        # Prepare every clip usable by either target, so age and gender runs share one cache.
+        usable = raw["age"].isin(self.label_maps["age"]) | raw["gender"].isin(self.label_maps["gender"])
+        table, label_report = apply_label_map(
+            raw, self.target, self.label_maps[self.target], self.classes
+        )
+        table["group"] = table["client_id"]
+        if (table["split"] == "").any():
+            table["split"] = group_split(
+                table["label"], table["group"], self.val_fraction, self.test_fraction, self.seed
+            )
+        report = {
+            "root": str(root),
+            "target": self.target,
+            "clips_listed": len(raw),
+            "clips_usable_for_any_target": int(usable.sum()),
+            **label_report,
+        }
+        return Plan(
+            table=table,
+            load=partial(load_clip, params=self.clean),
+            shape=(self.clean.length,),
+            dtype="int16",
+            key_parts=[self.clean.as_dict()],
+            group_name="speaker",
+            report=report,
+            files=raw.loc[usable, "path"].tolist(),
+        )

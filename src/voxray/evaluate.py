@@ -1,0 +1,48 @@
+"""`evaluate(cfg)`: test a checkpoint; the model and data settings come from the checkpoint itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from voxray.report import write_stage_report
+
+
+def load_run(ckpt_path: str | Path) -> tuple[dict, DictConfig]:
+    """Read a voxray checkpoint safely (weights_only=True); returns (checkpoint, its run config)."""
+    path = Path(ckpt_path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if "voxray" not in ckpt or not ckpt["voxray"].get("config"):
+        raise ValueError(f"{path} is not a voxray checkpoint (no stored run config)")
+    return ckpt, OmegaConf.create(ckpt["voxray"]["config"])
+
+
+def build_model(ckpt: dict, run_cfg: DictConfig) -> L.LightningModule:
+    """The run's LightningModule with the checkpoint's weights (class weights and threshold too)."""
+    model = instantiate(run_cfg.model)
+    model.load_state_dict(ckpt["state_dict"])
+    model.run_config = OmegaConf.to_container(run_cfg)
+    return model
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Test `cfg.ckpt_path` on the test split; writes metrics.json + confusion PNG to the run folder."""
+    ckpt, run_cfg = load_run(cfg.ckpt_path)
+    out = Path(cfg.paths.output_dir)
+    # this run's paths, the checkpoint's data settings (plus any data.* overrides given here)
+    data_cfg = OmegaConf.merge(
+        run_cfg.data, {"cache_dir": cfg.paths.cache_dir, "report_dir": str(out)}, cfg.get("data") or {}
+    )
+    datamodule = instantiate(data_cfg)
+    model = build_model(ckpt, run_cfg)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=False)
+    trainer.test(model, datamodule=datamodule)
+    metrics = model.final_metrics["test"]
+    write_stage_report(metrics, model.class_names, out, "test", str(cfg.ckpt_path))
+    return metrics

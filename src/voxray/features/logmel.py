@@ -1,0 +1,94 @@
+"""Log-mel front end with SpecAugment: int16 waveforms in, normalised mel images out, on device."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+from torch import nn
+
+
+class LogMel(nn.Module):
+    """Waveform -> log-mel power in dB, matching `librosa.feature.melspectrogram` + `power_to_db`.
+
+    Slaney mel scale and area normalisation are librosa's defaults, so features (and EDA plots made
+    with librosa) agree. Args: sample_rate (16000), n_fft (512), win_length (400 = 25 ms),
+    hop_length (160 = 10 ms), n_mels (64), f_min (20), f_max (sample_rate / 2), top_db (80).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        n_mels: int = 64,
+        f_min: float = 20.0,
+        f_max: float | None = None,
+        top_db: float | None = 80.0,
+    ) -> None:
+        super().__init__()
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
+            f_min=f_min, f_max=f_max, n_mels=n_mels, power=2.0, center=True, pad_mode="reflect",
+            norm="slaney", mel_scale="slaney",
+        )
+        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, L) float waveform in [-1, 1] -> (B, 1, n_mels, T) dB."""
+        # (B, 1, L) keeps the top_db floor per clip: AmplitudeToDB takes the max over the last
+        # three dims, so a (B, n_mels, T) input would clamp against the loudest clip in the batch.
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            return self.to_db(self.mel(wave.float().unsqueeze(1)))  # (B, 1, n_mels, T)
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking (Park et al., 2019), `n_masks` of each, per example.
+
+    Args: freq_mask (max bins, 8), time_mask (max frames, 30), n_masks (2).
+    """
+
+    def __init__(self, freq_mask: int = 8, time_mask: int = 30, n_masks: int = 2) -> None:
+        super().__init__()
+        # iid_masks=True draws a different mask for every example of the batch
+        self.freq = torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True)
+        self.time = torchaudio.transforms.TimeMasking(time_mask, iid_masks=True)
+        self.n_masks = n_masks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, F, T) -> same shape; masked bins set to 0 (the mean after normalisation)."""
+        for _ in range(self.n_masks):
+            x = self.time(self.freq(x))
+        return x
+
+
+class VoiceFrontEnd(nn.Module):
+    """int16 waveform batch -> normalised log-mel image; random gain and SpecAugment in training.
+
+    Args:
+        logmel: `LogMel` settings.
+        specaugment: `SpecAugment` settings, or None for no masking.
+        gain_db: training-time random gain range +-gain_db (6); 0 disables.
+    """
+
+    def __init__(self, logmel: LogMel, specaugment: SpecAugment | None = None, gain_db: float = 6.0) -> None:
+        super().__init__()
+        self.logmel = logmel
+        self.specaugment = specaugment
+        self.gain_db = gain_db
+        # Per-mel-bin standardisation learnt from the data (running stats), as in PANNs' bn0:
+        # no dataset statistics pass is needed and the constants travel in the checkpoint.
+        self.norm = nn.BatchNorm2d(logmel.mel.n_mels, affine=False)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, L) int16 -> (B, 1, n_mels, T) float32."""
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            x = wave.float() / 32768.0
+            if self.training and self.gain_db > 0:
+                db = (torch.rand(x.shape[0], 1, device=x.device) * 2 - 1) * self.gain_db
+                x = x * 10 ** (db / 20)
+            x = self.logmel(x)  # (B, 1, F, T)
+            x = self.norm(x.transpose(1, 2)).transpose(1, 2)  # BN over the F axis
+            if self.training and self.specaugment is not None:
+                x = self.specaugment(x)
+            return x

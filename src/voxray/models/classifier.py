@@ -1,0 +1,123 @@
+"""The one LightningModule of voxray: front end -> network -> logits, class-weighted loss, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import nn
+
+from voxray.losses import class_weights
+from voxray.metrics import flatten, stage_metrics
+from voxray.plots import confusion_figure
+
+
+class Classifier(L.LightningModule):
+    """Classification on raw batches: the front end (mel, augmentation) runs on the device.
+
+    Args:
+        frontend: module mapping a raw batch (int16 waves / uint8 images) to network input.
+        net: callable `num_classes -> nn.Module` (a Hydra `_partial_`), e.g. `MelCNN`.
+        class_names: ordered class names; their count sets the head size.
+        optimizer: callable `params -> Optimizer` (partial).
+        scheduler: callable `optimizer -> LRScheduler` (partial), or None.
+        loss: `weighting` (balanced | none | manual), `manual_weights`, `label_smoothing`.
+    """
+
+    def __init__(
+        self,
+        frontend: nn.Module,
+        net: Callable[..., nn.Module],
+        class_names: Sequence[str],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        loss: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.class_names = list(class_names)
+        k = len(self.class_names)
+        if k < 2:
+            raise ValueError(f"need at least 2 classes, got {self.class_names}")
+        self.frontend = frontend
+        self.net = net(num_classes=k)
+        self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
+        self.loss_cfg = {"weighting": "balanced", "manual_weights": None, "label_smoothing": 0.0, **(loss or {})}
+        # A buffer, so the weights computed from the training split travel in the checkpoint.
+        self.register_buffer("class_weights", torch.ones(k))
+        self.metrics = nn.ModuleDict({s: stage_metrics(k, s) for s in ("val", "test")})
+        self.run_config: dict = {}  # resolved Hydra config, stored in checkpoints for eval/predict
+        self.final_metrics: dict[str, dict] = {}
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
+        counts = self.trainer.datamodule.class_counts("train")
+        weights = class_weights(counts, self.loss_cfg["weighting"], self.loss_cfg["manual_weights"])
+        # every process derives the same split, but rank 0's weights are the ones that count
+        self.class_weights.copy_(self.trainer.strategy.broadcast(weights, src=0))
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Raw batch -> logits (B, k)."""
+        return self.net(self.frontend(batch))
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits.float(), y, weight=self.class_weights, label_smoothing=self.loss_cfg["label_smoothing"]
+        )
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self._loss(self(x), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log(f"{stage}/loss", self._loss(logits, y), on_epoch=True, sync_dist=True, batch_size=len(y))
+        self.metrics[stage].update(logits.float().softmax(dim=1), y)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        scalars, others = flatten(self.metrics[stage].compute(), self.class_names)
+        self.metrics[stage].reset()
+        headline = f"{stage}/uar"
+        self.log(headline, scalars[headline], prog_bar=True)
+        self.log_dict({k: v for k, v in scalars.items() if k != headline})
+        self.final_metrics[stage] = {**scalars, **others}
+        cm = others[f"{stage}/confmat"]
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger) and self.trainer.is_global_zero:
+                title = f"{stage} epoch {self.current_epoch}"
+                logger.experiment.add_figure(
+                    f"{stage}/confusion_matrix", confusion_figure(cm, self.class_names, title),
+                    global_step=self.current_epoch,
+                )
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._eval_epoch_end("val")
+        else:
+            self.metrics["val"].reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer_fn(params=self.parameters())
+        if self.scheduler_fn is None:
+            return {"optimizer": optimizer}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=optimizer), "interval": "epoch"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # plain types only: checkpoints must load with torch.load(weights_only=True)
+        checkpoint["voxray"] = {"class_names": self.class_names, "config": self.run_config}

@@ -1,0 +1,48 @@
+"""A compact CNN for log-mel images: conv-BN-ReLU blocks, then mean+max pooling over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    """Two 3x3 conv-BN-ReLU layers and a 2x2 average pool (halves F and T)."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.AvgPool2d(2),
+    )
+
+
+class MelCNN(nn.Module):
+    """Log-mel image classifier.
+
+    Args:
+        num_classes: output logits.
+        in_chans: input channels (1 for a mel image).
+        channels: widths of the conv blocks (16, 32, 64, 128); each block halves F and T.
+        dropout: before the linear head (0.3).
+    """
+
+    def __init__(
+        self, num_classes: int, in_chans: int = 1, channels: Sequence[int] = (16, 32, 64, 128),
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        widths = [in_chans, *channels]
+        self.features = nn.Sequential(*(conv_block(a, b) for a, b in zip(widths, widths[1:])))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * widths[-1], num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, T) -> (B, num_classes)."""
+        x = self.features(x).mean(dim=2)  # (B, C', T'): frequency pooled
+        # mean over time summarises the voice, max catches short cues; both are cheap
+        x = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)  # (B, 2C')
+        return self.head(x)

@@ -1,0 +1,46 @@
+"""`train(cfg)`: build everything from the composed Hydra config, fit, test, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
+
+from voxray.report import write_stage_report
+
+
+def instantiate_group(group: DictConfig | None) -> list:
+    """Instantiate every entry of a callbacks/logger group (entries set to null are dropped)."""
+    if not group:
+        return []
+    return [instantiate(c) for c in group.values() if c is not None and "_target_" in c]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (and test) the model of `cfg`; returns the final metrics, `cfg.optimized_metric` among them."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    model.run_config = OmegaConf.to_container(cfg, resolve=True)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
+    )
+    out = Path(cfg.paths.output_dir)
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if cfg.get("test", True):
+        # test the best checkpoint, not the last epoch's weights (fast_dev_run keeps none)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
+        if trainer.is_global_zero:
+            write_stage_report(model.final_metrics["test"], model.class_names, out, "test", best)
+    if trainer.is_global_zero:
+        (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        rank_zero_info(f"best checkpoint: {best or 'none'}; outputs in {out}")
+    return metrics

@@ -1,0 +1,52 @@
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from voxray.features.logmel import LogMel, SpecAugment, VoiceFrontEnd
+from tests.conftest import tone
+
+
+def test_logmel_matches_librosa() -> None:
+    x = tone(180.0, seconds=2.5)[:48000]
+    ours = LogMel(n_fft=512, win_length=400, hop_length=160, n_mels=64, f_min=20, top_db=80)(
+        torch.from_numpy(x)[None]
+    )[0, 0].numpy()
+    mel = librosa.feature.melspectrogram(
+        y=x, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=64, fmin=20, fmax=8000,
+        power=2.0, center=True, pad_mode="reflect", htk=False, norm="slaney",
+    )
+    ref = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=80)
+    assert ours.shape == ref.shape == (64, 301)
+    assert np.abs(ours - ref).max() < 0.05  # dB; float32 STFT rounding only
+
+
+def test_top_db_floor_is_per_clip_not_per_batch() -> None:
+    loud, quiet = tone(180.0, 2.5)[:48000], tone(180.0, 2.5)[:48000] * 1e-3
+    logmel = LogMel()
+    both = logmel(torch.from_numpy(np.stack([loud, quiet])))
+    alone = logmel(torch.from_numpy(quiet)[None])
+    torch.testing.assert_close(both[1], alone[0])
+
+
+def test_frontend_augments_only_in_training_and_stays_fp32_under_autocast() -> None:
+    fe = VoiceFrontEnd(LogMel(n_mels=32), SpecAugment(freq_mask=8, time_mask=40), gain_db=6)
+    wave = torch.from_numpy((tone(150.0, 2.5)[:48000] * 30000).astype(np.int16))[None].repeat(4, 1)
+    fe.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a = fe(wave)
+    assert a.dtype == torch.float32 and a.shape == (4, 1, 32, 301)
+    assert (a == 0).float().mean() > 0.05, "masks present in training"
+    assert not torch.equal(a[0], a[1]), "independent masks/gain per example"
+    fe.eval()
+    b1, b2 = fe(wave), fe(wave)
+    torch.testing.assert_close(b1, b2)
+    torch.testing.assert_close(b1[0], b1[1])
+    assert torch.isfinite(b1).all()
+
+
+@pytest.mark.parametrize("n_masks", [0, 3])
+def test_specaugment_mask_count(n_masks: int) -> None:
+    x = torch.ones(2, 1, 64, 200)
+    y = SpecAugment(freq_mask=10, time_mask=20, n_masks=n_masks)(x)
+    assert ((y == 0).any() if n_masks else torch.equal(x, y))

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from voxray.models.backbone import create_backbone
+from voxray.models.mel_cnn import MelCNN
+
+
+# timm zero-initialises each residual block's last BN scale, so only MelCNN's grads are all non-zero
+@pytest.mark.parametrize(
+    "make, nonzero",
+    [(lambda: MelCNN(5, channels=(8, 16, 32)), True), (lambda: create_backbone("resnet18", 5), False)],
+)
+def test_shapes_finite_and_every_parameter_gets_a_gradient(make, nonzero: bool) -> None:
+    net = make()
+    out = net(torch.randn(3, 1, 64, 151))
+    assert out.shape == (3, 5) and torch.isfinite(out).all()
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 4])).backward()
+    grads = {n: p.grad for n, p in net.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    if nonzero:
+        assert all(g.abs().sum() > 0 for g in grads.values())
+
+
+def test_local_weights_load_exactly(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    src = create_backbone("resnet18", num_classes=1000, in_chans=3)
+    save_file(src.state_dict(), tmp_path / "r18.safetensors")
+    net = create_backbone("resnet18", num_classes=4, in_chans=1, weights=str(tmp_path / "r18.safetensors"))
+    # conv1 adapted to one channel by summing RGB filters; deeper layers equal the file
+    torch.testing.assert_close(net.conv1.weight, src.conv1.weight.sum(dim=1, keepdim=True))
+    torch.testing.assert_close(net.layer4[1].conv2.weight, src.layer4[1].conv2.weight)
+    assert net.fc.out_features == 4
+
+
+def test_unreachable_hub_is_an_error_not_random_weights() -> None:
+    with pytest.raises(RuntimeError, match="model.net.weights"):
+        create_backbone("resnet18", 2, pretrained=True)
+
+
+def test_unknown_backbone_names_the_fix() -> None:
+    with pytest.raises(ValueError, match="timm.list_models"):
+        create_backbone("resnet_nope", 2)
