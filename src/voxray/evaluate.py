@@ -45,4 +45,9 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer.test(model, datamodule=datamodule)
     metrics = model.final_metrics["test"]
     write_stage_report(metrics, model.class_names, out, "test", str(cfg.ckpt_path))
+    if cfg.get("gradcam"):
+        from voxray.gradcam import write_gradcam
+
+        written = write_gradcam(model, datamodule.test_dataloader(), out, cfg.gradcam_per_group)
+        print(f"Grad-CAM overlays in {out / 'gradcam'}: {written}")
     return metrics

@@ -111,6 +111,7 @@ class ArrayDataModule(L.LightningDataModule):
         rows["row"] = np.arange(len(rows))
         table = plan.table.merge(rows, on="path", how="inner", validate="many_to_one")
         self.data, self.table = prepared.data, table
+        plan.report.update(self.check_prepared(table))
         for split in SPLITS:
             part = table[table["split"] == split]
             self.datasets[split] = ArrayDataset(
@@ -121,6 +122,10 @@ class ArrayDataModule(L.LightningDataModule):
                 f"no training rows left after preparation; see {prepared.folder / 'skipped.csv'}"
             )
         self._report(plan, prepared, table)
+
+    def check_prepared(self, table: pd.DataFrame) -> dict:
+        """Checks that need the prepared rows (e.g. duplicate images); returns report entries."""
+        return {}
 
     def class_counts(self, split: str = "train") -> np.ndarray:
         """Rows per class in a split, (k,); the class weights of the loss come from these."""

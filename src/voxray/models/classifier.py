@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
+from voxray.decision import binary_metrics, binary_report, choose_threshold
 from voxray.losses import class_weights
 from voxray.metrics import flatten, stage_metrics
 from voxray.plots import confusion_figure
@@ -26,6 +27,10 @@ class Classifier(L.LightningModule):
         optimizer: callable `params -> Optimizer` (partial).
         scheduler: callable `optimizer -> LRScheduler` (partial), or None.
         loss: `weighting` (balanced | none | manual), `manual_weights`, `label_smoothing`.
+        decision: for a screening task, `positive_class` (e.g. pneumonia), `target_sensitivity`
+            (0.95) and `n_boot` (1000): each validation epoch picks the threshold with the best
+            specificity at that sensitivity (stored in the checkpoint), and the test reports
+            metrics at it and at 0.5 with bootstrap 95% CIs. None for plain argmax decisions.
     """
 
     def __init__(
@@ -36,6 +41,7 @@ class Classifier(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         loss: Mapping[str, Any] | None = None,
+        decision: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
@@ -44,10 +50,20 @@ class Classifier(L.LightningModule):
             raise ValueError(f"need at least 2 classes, got {self.class_names}")
         self.frontend = frontend
         self.net = net(num_classes=k)
+        if hasattr(frontend, "adapt_to"):  # e.g. normalisation that the backbone's weights expect
+            frontend.adapt_to(self.net)
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.loss_cfg = {"weighting": "balanced", "manual_weights": None, "label_smoothing": 0.0, **(loss or {})}
         # A buffer, so the weights computed from the training split travel in the checkpoint.
         self.register_buffer("class_weights", torch.ones(k))
+        self.decision = dict(decision) if decision else None
+        if self.decision:
+            if self.decision["positive_class"] not in self.class_names:
+                raise ValueError(f"decision.positive_class must be one of {self.class_names}")
+            self.positive = self.class_names.index(self.decision["positive_class"])
+        self.register_buffer("threshold", torch.tensor(0.5))
+        self._scores: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
         self.metrics = nn.ModuleDict({s: stage_metrics(k, s) for s in ("val", "test")})
         self.run_config: dict = {}  # resolved Hydra config, stored in checkpoints for eval/predict
         self.final_metrics: dict[str, dict] = {}
@@ -79,7 +95,11 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         self.log(f"{stage}/loss", self._loss(logits, y), on_epoch=True, sync_dist=True, batch_size=len(y))
-        self.metrics[stage].update(logits.float().softmax(dim=1), y)
+        probs = logits.float().softmax(dim=1)
+        self.metrics[stage].update(probs, y)
+        if self.decision:
+            self._scores.append(probs[:, self.positive])
+            self._targets.append((y == self.positive).long())
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -94,6 +114,8 @@ class Classifier(L.LightningModule):
         self.log(headline, scalars[headline], prog_bar=True)
         self.log_dict({k: v for k, v in scalars.items() if k != headline})
         self.final_metrics[stage] = {**scalars, **others}
+        if self.decision and self._scores:
+            self._decide(stage)
         cm = others[f"{stage}/confmat"]
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger) and self.trainer.is_global_zero:
@@ -103,21 +125,43 @@ class Classifier(L.LightningModule):
                     global_step=self.current_epoch,
                 )
 
+    def _decide(self, stage: str) -> None:
+        scores = self.all_gather(torch.cat(self._scores)).flatten()
+        targets = self.all_gather(torch.cat(self._targets)).flatten()
+        self._scores, self._targets = [], []
+        if stage == "val":
+            self.threshold.fill_(choose_threshold(scores, targets, self.decision["target_sensitivity"]))
+            at = binary_metrics(scores, targets, float(self.threshold))
+            self.log_dict({"val/threshold": self.threshold, "val/sensitivity": at["sensitivity"],
+                           "val/specificity": at["specificity"]})
+            return
+        n_boot = self.decision.get("n_boot", 1000)
+        reports = {name: binary_report(scores, targets, t, n_boot)
+                   for name, t in (("at_threshold", float(self.threshold)), ("at_0.5", 0.5))}
+        self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in reports.items()})
+        at = reports["at_threshold"]
+        self.log_dict({f"{stage}/sensitivity": at["sensitivity"], f"{stage}/specificity": at["specificity"],
+                       f"{stage}/threshold": self.threshold})
+
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
             self._eval_epoch_end("val")
         else:
             self.metrics["val"].reset()
+            self._scores, self._targets = [], []
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_fn(params=self.parameters())
+        # only trainable parameters: a frozen backbone joins later through BackboneFreeze
+        optimizer = self.optimizer_fn(params=[p for p in self.parameters() if p.requires_grad])
         if self.scheduler_fn is None:
             return {"optimizer": optimizer}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=optimizer), "interval": "epoch"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain types only: checkpoints must load with torch.load(weights_only=True)
-        checkpoint["voxray"] = {"class_names": self.class_names, "config": self.run_config}
+        checkpoint["voxray"] = {
+            "class_names": self.class_names, "config": self.run_config, "threshold": float(self.threshold)
+        }

@@ -1,0 +1,46 @@
+"""Transfer learning schedule: train the new head on a frozen backbone, then fine-tune it all."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.callbacks import BaseFinetuning
+from torch import nn
+from torch.optim import Optimizer
+
+
+def split_head(net: nn.Module) -> tuple[list[nn.Module], nn.Module]:
+    """(backbone modules, head) of a timm model: the head is `get_classifier()`."""
+    head = net.get_classifier()
+    head_ids = {id(p) for p in head.parameters()}
+    body = [m for m in net.children() if not any(id(p) in head_ids for p in m.parameters())]
+    return body, head
+
+
+class BackboneFreeze(BaseFinetuning):
+    """Freeze `pl_module.net`'s backbone for `unfreeze_at_epoch` epochs, then add it to the optimizer
+    with `backbone_lr_ratio` x the head's learning rate (pretrained features need small steps).
+
+    Args:
+        unfreeze_at_epoch: epochs of head-only training (2); 0 trains everything from the start.
+        backbone_lr_ratio: backbone lr / head lr after unfreezing (0.1).
+        train_bn: keep BatchNorm scales trainable while frozen (False: the whole backbone waits).
+    """
+
+    def __init__(self, unfreeze_at_epoch: int = 2, backbone_lr_ratio: float = 0.1, train_bn: bool = False) -> None:
+        super().__init__()
+        self.unfreeze_at_epoch, self.backbone_lr_ratio, self.train_bn = unfreeze_at_epoch, backbone_lr_ratio, train_bn
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        if self.unfreeze_at_epoch > 0:
+            self.freeze(split_head(pl_module.net)[0], train_bn=self.train_bn)
+
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
+        if epoch != self.unfreeze_at_epoch or self.unfreeze_at_epoch == 0:
+            return
+        lr = optimizer.param_groups[0]["lr"] * self.backbone_lr_ratio
+        self.unfreeze_and_add_param_group(split_head(pl_module.net)[0], optimizer, lr=lr, train_bn=True)
+        optimizer.param_groups[-1]["initial_lr"] = lr
+        # schedulers zip base_lrs with param_groups: without this the new group would not be scheduled
+        for config in pl_module.trainer.lr_scheduler_configs:
+            if config.scheduler.optimizer is optimizer and len(config.scheduler.base_lrs) < len(optimizer.param_groups):
+                config.scheduler.base_lrs.append(lr)

@@ -1,0 +1,49 @@
+"""The transfer schedule: only the head trains while frozen; then the backbone joins at a lower lr."""
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from voxray.models.backbone import create_backbone
+from voxray.models.finetune import BackboneFreeze, split_head
+
+
+class Tiny(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = create_backbone("resnet18", num_classes=2, in_chans=1)
+        self.seen: list[tuple[int, int, list[float]]] = []
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.net(x), y)
+
+    def on_train_epoch_start(self) -> None:
+        opt = self.optimizers().optimizer
+        trainable = sum(p.requires_grad for p in self.net.parameters())
+        self.seen.append((self.current_epoch, trainable, [g["lr"] for g in opt.param_groups]))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD([p for p in self.parameters() if p.requires_grad], lr=0.1)
+
+
+def test_head_only_then_whole_network_at_lower_lr(tmp_path) -> None:
+    data = TensorDataset(torch.randn(8, 1, 32, 32), torch.randint(0, 2, (8,)))
+    model = Tiny()
+    body, head = split_head(model.net)
+    before = {n: p.detach().clone() for n, p in model.net.named_parameters()}
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, callbacks=[BackboneFreeze(unfreeze_at_epoch=1, backbone_lr_ratio=0.1)],
+                        default_root_dir=tmp_path)
+    trainer.fit(model, DataLoader(data, batch_size=4))
+    changed = {n for n, p in model.net.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {"fc.weight", "fc.bias"}, "only the head moves while the backbone is frozen"
+
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, callbacks=[BackboneFreeze(unfreeze_at_epoch=1, backbone_lr_ratio=0.1)],
+                        default_root_dir=tmp_path)
+    model = Tiny()
+    trainer.fit(model, DataLoader(data, batch_size=4))
+    (e0, n0, lr0), (e1, n1, lr1) = model.seen
+    assert n0 == len(list(head.parameters())) and n1 == len(list(model.net.parameters()))
+    assert lr0 == [0.1] and lr1 == [0.1, 0.1 * 0.1]
