@@ -78,6 +78,10 @@ class ArrayDataModule(L.LightningDataModule):
         self.datasets: dict[str, ArrayDataset] = {}
 
     @abstractmethod
+    def loader(self) -> Callable:
+        """The picklable per-file preparation `path -> array | (array, extras)` (also used by predict)."""
+
+    @abstractmethod
     def plan(self) -> Plan:
         """Read the inputs into a labelled, split table (building a default corpus if needed)."""
 

@@ -66,6 +66,9 @@ class VoiceDataModule(ArrayDataModule):
         folder = self.cache_dir / f"synthetic-voice-{cache_key(self.synthetic)}"
         return build_voice_corpus(folder, num_workers=self.num_workers or None, **self.synthetic)
 
+    def loader(self) -> partial:
+        return partial(load_clip, params=self.clean)
+
     def plan(self) -> Plan:
         root = self.corpus_root()
         raw = read_common_voice(root, self.use_official_splits)
@@ -88,7 +91,7 @@ class VoiceDataModule(ArrayDataModule):
         }
         return Plan(
             table=table,
-            load=partial(load_clip, params=self.clean),
+            load=self.loader(),
             shape=(self.clean.length,),
             dtype="int16",
             key_parts=[self.clean.as_dict()],

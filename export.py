@@ -1,0 +1,20 @@
+"""python export.py ckpt_path=... format=onnx   — the front end and network as one ONNX graph"""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+def main(cfg: DictConfig) -> None:
+    from voxray.export import export
+
+    export(cfg)
+
+
+if __name__ == "__main__":
+    main()
