@@ -9,9 +9,10 @@ from voxray.models.finetune import BackboneFreeze, split_head
 
 
 class Tiny(L.LightningModule):
-    def __init__(self) -> None:
+    def __init__(self, pretrained: bool = True) -> None:
         super().__init__()
         self.net = create_backbone("resnet18", num_classes=2, in_chans=1)
+        self.net.has_pretrained_weights = pretrained  # stands in for weights we cannot download
         self.seen: list[tuple[int, int, list[float]]] = []
 
     def training_step(self, batch, batch_idx):
@@ -27,23 +28,30 @@ class Tiny(L.LightningModule):
         return torch.optim.SGD([p for p in self.parameters() if p.requires_grad], lr=0.1)
 
 
-def test_head_only_then_whole_network_at_lower_lr(tmp_path) -> None:
+def fit(model: Tiny, epochs: int, tmp_path) -> None:
     data = TensorDataset(torch.randn(8, 1, 32, 32), torch.randint(0, 2, (8,)))
-    model = Tiny()
-    body, head = split_head(model.net)
-    before = {n: p.detach().clone() for n, p in model.net.named_parameters()}
-    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, callbacks=[BackboneFreeze(unfreeze_at_epoch=1, backbone_lr_ratio=0.1)],
-                        default_root_dir=tmp_path)
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, default_root_dir=tmp_path,
+                        callbacks=[BackboneFreeze(unfreeze_at_epoch=1, backbone_lr_ratio=0.1)])
     trainer.fit(model, DataLoader(data, batch_size=4))
+
+
+def test_random_backbone_is_not_frozen(tmp_path) -> None:
+    model = Tiny(pretrained=False)
+    fit(model, 1, tmp_path)
+    assert model.seen[0][1] == len(list(model.net.parameters()))
+
+
+def test_head_only_then_whole_network_at_lower_lr(tmp_path) -> None:
+    model = Tiny()
+    before = {n: p.detach().clone() for n, p in model.net.named_parameters()}
+    fit(model, 1, tmp_path)
     changed = {n for n, p in model.net.named_parameters() if not torch.equal(p, before[n])}
     assert changed == {"fc.weight", "fc.bias"}, "only the head moves while the backbone is frozen"
 
-    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, callbacks=[BackboneFreeze(unfreeze_at_epoch=1, backbone_lr_ratio=0.1)],
-                        default_root_dir=tmp_path)
     model = Tiny()
-    trainer.fit(model, DataLoader(data, batch_size=4))
+    fit(model, 2, tmp_path)
+    head = split_head(model.net)[1]
     (e0, n0, lr0), (e1, n1, lr1) = model.seen
     assert n0 == len(list(head.parameters())) and n1 == len(list(model.net.parameters()))
     assert lr0 == [0.1] and lr1 == [0.1, 0.1 * 0.1]

@@ -33,9 +33,13 @@ def create_backbone(
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"model.weights={weights} is not a file")
-        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
+        net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
+        net.has_pretrained_weights = True
+        return net
     try:
-        return timm.create_model(name, pretrained=pretrained, **kwargs)
+        net = timm.create_model(name, pretrained=pretrained, **kwargs)
+        net.has_pretrained_weights = pretrained  # read by BackboneFreeze
+        return net
     except Exception as err:
         if not pretrained:
             raise

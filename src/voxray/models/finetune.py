@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 from lightning.pytorch.callbacks import BaseFinetuning
+from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.optim import Optimizer
 
@@ -31,11 +32,15 @@ class BackboneFreeze(BaseFinetuning):
         self.unfreeze_at_epoch, self.backbone_lr_ratio, self.train_bn = unfreeze_at_epoch, backbone_lr_ratio, train_bn
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
-        if self.unfreeze_at_epoch > 0:
+        # freezing random features would only train a head on noise
+        self.active = self.unfreeze_at_epoch > 0 and getattr(pl_module.net, "has_pretrained_weights", True)
+        if self.active:
             self.freeze(split_head(pl_module.net)[0], train_bn=self.train_bn)
+        elif self.unfreeze_at_epoch > 0:
+            rank_zero_info("BackboneFreeze: the backbone has no pretrained weights; training it from the start")
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
-        if epoch != self.unfreeze_at_epoch or self.unfreeze_at_epoch == 0:
+        if not self.active or epoch != self.unfreeze_at_epoch:
             return
         lr = optimizer.param_groups[0]["lr"] * self.backbone_lr_ratio
         self.unfreeze_and_add_param_group(split_head(pl_module.net)[0], optimizer, lr=lr, train_bn=True)
