@@ -44,8 +44,7 @@ def write_official(root: Path, rows: list[dict], splits: dict[str, list[int]] | 
     return root
 
 
-@pytest.fixture
-def official_corpus(tmp_path: Path) -> Path:
+def make_official_corpus(root: Path) -> Path:
     """12 speakers x 3 clips, both genders, four age groups, plus unusable labels."""
     rows = []
     for s in range(12):
@@ -54,4 +53,15 @@ def official_corpus(tmp_path: Path) -> Path:
         rows += [{"client_id": f"spk{s:02d}", "age": age, "gender": gender, "f0": 110 + 10 * s}] * 3
     rows += [{"client_id": "other1", "age": "twenties", "gender": "do_not_wish_to_say"}]
     rows += [{"client_id": "blank1", "age": "", "gender": ""}]
-    return write_official(tmp_path / "cv", rows)
+    return write_official(root, rows)
+
+
+@pytest.fixture
+def official_corpus(tmp_path: Path) -> Path:
+    return make_official_corpus(tmp_path / "cv")
+
+
+@pytest.fixture(scope="module")
+def official_corpus_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same corpus, shared by the tests of one module."""
+    return make_official_corpus(tmp_path_factory.mktemp("cv"))

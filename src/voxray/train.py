@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from voxray.report import write_stage_report
+from voxray.tensorboard import log_hparams
 
 
 def instantiate_group(group: DictConfig | None) -> list:
@@ -33,13 +34,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt_cb = trainer.checkpoint_callback
+    best = ckpt_cb.best_model_path if ckpt_cb else ""
+    if best and ckpt_cb.monitor and ckpt_cb.best_model_score is not None:
+        # a sweep compares runs by their best epoch (the one tested), not by their last
+        metrics[ckpt_cb.monitor] = float(ckpt_cb.best_model_score)
     if cfg.get("test", True):
         # test the best checkpoint, not the last epoch's weights (fast_dev_run keeps none)
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
         if trainer.is_global_zero:
             write_stage_report(model.final_metrics["test"], model.class_names, out, "test", best)
+    log_hparams(trainer.loggers, model.run_config, metrics)
     if trainer.is_global_zero:
         (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         rank_zero_info(f"best checkpoint: {best or 'none'}; outputs in {out}")

@@ -14,7 +14,7 @@ from torch import nn
 from voxray.decision import binary_metrics, binary_report, choose_threshold
 from voxray.losses import class_weights
 from voxray.metrics import flatten, stage_metrics
-from voxray.plots import confusion_figure
+from voxray.tensorboard import log_eval_epoch
 
 
 class Classifier(L.LightningModule):
@@ -62,8 +62,9 @@ class Classifier(L.LightningModule):
                 raise ValueError(f"decision.positive_class must be one of {self.class_names}")
             self.positive = self.class_names.index(self.decision["positive_class"])
         self.register_buffer("threshold", torch.tensor(0.5))
-        self._scores: list[torch.Tensor] = []
+        self._probs: list[torch.Tensor] = []  # this eval epoch's outputs, for curves and threshold
         self._targets: list[torch.Tensor] = []
+        self._examples: tuple[torch.Tensor, ...] | None = None
         self.metrics = nn.ModuleDict({s: stage_metrics(k, s) for s in ("val", "test")})
         self.run_config: dict = {}  # resolved Hydra config, stored in checkpoints for eval/predict
         self.final_metrics: dict[str, dict] = {}
@@ -91,21 +92,23 @@ class Classifier(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
-    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str) -> None:
         x, y = batch
-        logits = self(x)
+        inputs = self.frontend(x)  # (B, C, H, W)
+        logits = self.net(inputs)
         self.log(f"{stage}/loss", self._loss(logits, y), on_epoch=True, sync_dist=True, batch_size=len(y))
         probs = logits.float().softmax(dim=1)
         self.metrics[stage].update(probs, y)
-        if self.decision:
-            self._scores.append(probs[:, self.positive])
-            self._targets.append((y == self.positive).long())
+        self._probs.append(probs)
+        self._targets.append(y)
+        if batch_idx == 0:
+            self._examples = (inputs[:8].float().cpu(), y[:8].cpu(), probs[:8].cpu())
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+        self._eval_step(batch, batch_idx, "val")
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+        self._eval_step(batch, batch_idx, "test")
 
     def _eval_epoch_end(self, stage: str) -> None:
         scalars, others = flatten(self.metrics[stage].compute(), self.class_names)
@@ -114,21 +117,18 @@ class Classifier(L.LightningModule):
         self.log(headline, scalars[headline], prog_bar=True)
         self.log_dict({k: v for k, v in scalars.items() if k != headline})
         self.final_metrics[stage] = {**scalars, **others}
-        if self.decision and self._scores:
-            self._decide(stage)
-        cm = others[f"{stage}/confmat"]
+        probs = self.all_gather(torch.cat(self._probs)).flatten(0, -2).float().cpu()  # (N, k)
+        targets = self.all_gather(torch.cat(self._targets)).flatten().cpu()
+        self._probs, self._targets = [], []
+        if self.decision:
+            self._decide(stage, probs[:, self.positive], (targets == self.positive).long())
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger) and self.trainer.is_global_zero:
-                title = f"{stage} epoch {self.current_epoch}"
-                logger.experiment.add_figure(
-                    f"{stage}/confusion_matrix", confusion_figure(cm, self.class_names, title),
-                    global_step=self.current_epoch,
-                )
+                log_eval_epoch(logger, stage, self.current_epoch, self.class_names, others[f"{stage}/confmat"],
+                               probs, targets, self._examples)
 
-    def _decide(self, stage: str) -> None:
-        scores = self.all_gather(torch.cat(self._scores)).flatten()
-        targets = self.all_gather(torch.cat(self._targets)).flatten()
-        self._scores, self._targets = [], []
+    def _decide(self, stage: str, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        """Validation: choose the threshold; test: report both operating points with CIs."""
         if stage == "val":
             self.threshold.fill_(choose_threshold(scores, targets, self.decision["target_sensitivity"]))
             at = binary_metrics(scores, targets, float(self.threshold))
@@ -148,7 +148,7 @@ class Classifier(L.LightningModule):
             self._eval_epoch_end("val")
         else:
             self.metrics["val"].reset()
-            self._scores, self._targets = [], []
+            self._probs, self._targets = [], []
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")

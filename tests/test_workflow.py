@@ -1,0 +1,110 @@
+"""The everyday workflow around a trained model: sweeps, prediction, ONNX export, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from voxray.export import export
+from voxray.predict import predict
+from voxray.train import train
+from tests.conftest import tone
+from tests.helpers import ROOT, compose_cfg
+
+TINY = ["trainer=cpu", "logger=csv", "callbacks.progress_bar=null", "data.num_workers=0", "data.clean.denoise=false",
+        "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+        "model.net.channels=[4,8]", "model.frontend.logmel.n_mels=32", "data.batch_size=8"]
+
+
+def run_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VOXRAY_ROOT": str(cwd), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:]], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def voice_ckpt(tmp_path_factory: pytest.TempPathFactory, official_corpus_module: Path) -> Path:
+    out = tmp_path_factory.mktemp("voice_run")
+    train(compose_cfg("train", out, out / "cache", [f"data.root={official_corpus_module}", *TINY]))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_grid_multirun_and_optuna_sweep_write_summaries(tmp_path: Path, official_corpus_module: Path) -> None:
+    common = [f"data.root={official_corpus_module}", f"paths.cache_dir={tmp_path / 'cache'}", *TINY]
+    run_script(["train.py", "-m", "model.optimizer.lr=0.001,0.0003", f"hydra.sweep.dir={tmp_path / 'grid'}", *common], tmp_path)
+    grid = pd.read_csv(tmp_path / "grid" / "summary.csv")
+    assert grid["job"].tolist() == [0, 1] and (grid["status"] == "done").all()
+    assert grid["overrides"].str.contains("model.optimizer.lr=0.0003").sum() == 1
+    assert (tmp_path / "grid" / "1" / "checkpoints" / "last.ckpt").exists(), "each job has its own folder"
+
+    run_script(["train.py", "-m", "hparams_search=voice_optuna", "hydra.sweeper.n_trials=2",
+                f"hydra.sweep.dir={tmp_path / 'optuna'}", *common], tmp_path)
+    trials = pd.read_csv(tmp_path / "optuna" / "summary.csv")
+    assert len(trials) == 2 and trials["val/uar"].notna().all()
+    best = (tmp_path / "optuna" / "best_config.yaml").read_text()
+    assert f"val/uar: {trials['val/uar'].max()}" in best
+    assert (tmp_path / "optuna" / "optimization_results.yaml").exists()
+
+
+def test_predict_reports_bad_files_and_matches_training_preparation(tmp_path: Path, voice_ckpt: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    sf.write(folder / "a.wav", tone(120.0, 2.0, sr=44100), 44100)
+    sf.write(folder / "b.mp3", tone(230.0, 2.5), 16000, format="MP3")
+    (folder / "broken.mp3").write_bytes(b"\x00" * 100)
+    cfg = compose_cfg("predict", tmp_path / "out", tmp_path / "cache",
+                      [f"ckpt_path={voice_ckpt}", f"inputs=[{folder},{tmp_path / 'missing.wav'}]", "device=cpu"])
+    table = predict(cfg)
+    assert len(table) == 4
+    errors = dict(zip(table["path"].map(lambda p: Path(p).name), table["error"]))
+    assert errors["a.wav"] == errors["b.mp3"] == ""
+    assert "decode" in errors["broken.mp3"] and errors["missing.wav"]
+    probs = table.filter(like="p_").dropna()
+    assert len(probs) == 2 and ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
+    assert json.loads((tmp_path / "out" / "predictions.json").read_text())[0]["path"].endswith("a.wav")
+
+
+def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path) -> None:
+    cfg = compose_cfg("export", tmp_path / "out", tmp_path / "cache", [f"ckpt_path={voice_ckpt}"])
+    path = export(cfg)
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert meta["onnxruntime_max_abs_diff"] < 1e-3 and meta["input"]["dtype"] == "int16"
+    import onnxruntime as ort
+
+    from voxray.evaluate import build_model, load_run
+
+    model = build_model(*load_run(voice_ckpt)).eval()
+    wave = torch.from_numpy((tone(150.0, 2.5)[:48000] * 20000).astype("int16"))[None].repeat(2, 1)
+    got = ort.InferenceSession(str(path)).run(None, {"input": wave.numpy()})[0]
+    with torch.inference_mode():
+        torch.testing.assert_close(torch.from_numpy(got), model(wave), atol=1e-3, rtol=1e-4)
+
+
+def test_ddp_config_composes(tmp_path: Path) -> None:
+    cfg = compose_cfg("train", tmp_path, tmp_path, ["experiment=voice_mel", "trainer=ddp", "trainer.devices=2"])
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.precision == "bf16-mixed" and cfg.trainer.sync_batchnorm
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path: Path, official_corpus_module: Path) -> None:
+    run_script(["train.py", f"data.root={official_corpus_module}", f"paths.cache_dir={tmp_path / 'cache'}", *TINY,
+                "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+                "trainer.sync_batchnorm=false", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    report = json.loads((tmp_path / "run" / "data_report.json").read_text())
+    seen = sum(map(sum, metrics["test/confmat"]))
+    assert report["rows"]["test"] <= seen <= report["rows"]["test"] + 1, "metrics synced over both processes"
+    counts = torch.tensor([report["per_class"]["train"].get(c, 0) for c in ckpt["voxray"]["class_names"]], dtype=torch.float32)
+    expected = torch.where(counts > 0, counts.sum() / (len(counts) * counts.clamp(min=1)), torch.zeros(()))
+    torch.testing.assert_close(ckpt["state_dict"]["class_weights"], expected)
