@@ -6,45 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
 from voxray.data.xray_images import XrayDecodeError, load_xray, pixel_digest
+from tests.dicom import write_dicom
 
 
 def _gradient(height: int = 40, width: int = 40, top: int = 255) -> np.ndarray:
     """Horizontal ramp 0..top, the same on every row."""
     return np.tile(np.linspace(0, top, width), (height, 1))
-
-
-def _write_dicom(
-    path: Path,
-    stored: np.ndarray,
-    photometric: str = "MONOCHROME2",
-    bits_stored: int = 12,
-    rescale: tuple[float, float] | None = None,
-    window: tuple[float, float] | None = None,
-) -> Path:
-    """Explicit VR little endian DICOM of unsigned 16-bit allocated pixels."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
-    ds.Modality = "DX"
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
-    ds.PixelRepresentation = 0  # unsigned
-    if rescale:
-        ds.RescaleSlope, ds.RescaleIntercept = rescale
-    if window:
-        ds.WindowCenter, ds.WindowWidth = window
-    ds.PixelData = stored.astype("<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def _monotonic_row(img: np.ndarray) -> bool:
@@ -99,8 +67,8 @@ def test_letterbox_keeps_aspect_and_pads_with_black(tmp_path: Path) -> None:
 
 def test_dicom_monochrome1_is_the_inverse_of_monochrome2(tmp_path: Path) -> None:
     stored = (_gradient(48, 48, 4095)).astype(np.uint16)  # 12-bit
-    m2 = load_xray(_write_dicom(tmp_path / "m2.dcm", stored), size=48)
-    m1 = load_xray(_write_dicom(tmp_path / "m1.dcm", stored, "MONOCHROME1"), size=48)
+    m2 = load_xray(write_dicom(tmp_path / "m2.dcm", stored), size=48)
+    m1 = load_xray(write_dicom(tmp_path / "m1.dcm", stored, "MONOCHROME1"), size=48)
     assert _monotonic_row(m2)
     assert np.abs(m1.astype(int) + m2.astype(int) - 255).max() <= 1
 
@@ -108,7 +76,7 @@ def test_dicom_monochrome1_is_the_inverse_of_monochrome2(tmp_path: Path) -> None
 def test_dicom_rescale_and_window_are_applied(tmp_path: Path) -> None:
     stored = (_gradient(32, 64, 65535)).astype(np.uint16)  # 16-bit stored
     # Rescale to about -1000..+1000; a window of width 400 around 0 keeps the middle fifth.
-    path = _write_dicom(tmp_path / "w.dcm", stored, bits_stored=16,
+    path = write_dicom(tmp_path / "w.dcm", stored, bits_stored=16,
                         rescale=(2000 / 65535, -1000.0), window=(0.0, 400.0))
     img = load_xray(path, size=64)
     row = img[32].astype(int)
@@ -117,7 +85,7 @@ def test_dicom_rescale_and_window_are_applied(tmp_path: Path) -> None:
 
 
 def test_dicom_without_suffix_is_sniffed(tmp_path: Path) -> None:
-    path = _write_dicom(tmp_path / "scan.dcm", _gradient().astype(np.uint16))
+    path = write_dicom(tmp_path / "scan.dcm", _gradient().astype(np.uint16))
     plain = tmp_path / "scan_no_suffix"
     shutil.copy(path, plain)
     assert np.array_equal(load_xray(plain, 40), load_xray(path, 40))
@@ -130,7 +98,7 @@ def _truncated_jpeg(path: Path) -> None:
 
 
 def _truncated_dicom(path: Path) -> None:
-    full = _write_dicom(path.with_suffix(".full"), _gradient().astype(np.uint16))
+    full = write_dicom(path.with_suffix(".full"), _gradient().astype(np.uint16))
     path.write_bytes(full.read_bytes()[:-1000])  # pixel data cut short
 
 

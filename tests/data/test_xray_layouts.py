@@ -5,11 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
 from voxray.data.xray_layouts import XRAY_TASK_CLASSES, kermany_patient_id, read_xray_dataset
 from voxray.data.xray_splits import check_patient_disjoint
+from tests.dicom import write_dicom
 
 
 def _image(path: Path, suffix_format: str = "JPEG") -> Path:
@@ -17,18 +15,7 @@ def _image(path: Path, suffix_format: str = "JPEG") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(len(str(path))).integers(0, 255, (12, 10), dtype=np.uint8)
     if path.suffix == ".dcm":
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
-        ds.Rows, ds.Columns = pixels.shape
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.PixelData = (pixels.astype("<u2") * 16).tobytes()
-        ds.save_as(path, enforce_file_format=True)
+        write_dicom(path, pixels.astype(np.uint16) * 16)
     else:
         Image.fromarray(pixels).save(path, format=suffix_format)
     return path

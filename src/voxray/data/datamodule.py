@@ -52,6 +52,8 @@ class ArrayDataModule(L.LightningDataModule):
     """Plans inputs (subclass), prepares them once into a cache, serves train/val/test loaders.
 
     Args:
+        root: the dataset folder; None = the embedded synthetic set, generated into the cache.
+        synthetic: arguments of the synthetic set's builder (part of its cache key).
         classes: ordered class names; label ints index this list.
         cache_dir: where prepared arrays (and generated default corpora) live.
         report_dir: the run folder; the data report and skip list are written there.
@@ -61,13 +63,17 @@ class ArrayDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        root: str | None,
         classes: Sequence[str],
         cache_dir: str,
         report_dir: str | None = None,
         batch_size: int = 64,
         num_workers: int = 2,
+        synthetic: dict | None = None,
     ) -> None:
         super().__init__()
+        self.root = root
+        self.synthetic = dict(synthetic or {})
         self.classes = list(classes)
         self.cache_dir = Path(cache_dir)
         self.report_dir = Path(report_dir) if report_dir else None
@@ -76,6 +82,17 @@ class ArrayDataModule(L.LightningDataModule):
         self._plan: Plan | None = None
         self.table: pd.DataFrame | None = None  # planned rows that prepared, with a `row` column
         self.datasets: dict[str, ArrayDataset] = {}
+
+    @abstractmethod
+    def build_synthetic(self, folder: Path) -> Path:
+        """Generate the embedded default dataset into `folder` (once); return the folder to read."""
+
+    def corpus_root(self) -> Path:
+        """The dataset to read: `root`, or the embedded synthetic set (built on first use)."""
+        if self.root is not None:
+            return Path(self.root).expanduser()
+        name = type(self).__name__.removesuffix("DataModule").lower()
+        return self.build_synthetic(self.cache_dir / f"synthetic-{name}-{cache_key(self.synthetic)}")
 
     @abstractmethod
     def loader(self) -> Callable:

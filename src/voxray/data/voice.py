@@ -7,7 +7,6 @@ from functools import partial
 from pathlib import Path
 
 from voxray.data.audio import CleanParams, load_clip
-from voxray.data.cache import cache_key
 from voxray.data.commonvoice import apply_label_map, read_common_voice
 from voxray.data.datamodule import ArrayDataModule, Plan
 from voxray.data.splits import group_split
@@ -27,8 +26,8 @@ class VoiceDataModule(ArrayDataModule):
         clean: `CleanParams` fields (sample_rate, clip_seconds, denoise, trim_top_db, min_seconds).
         use_official_splits: use the dataset's train/dev/test files when present.
         val_fraction, test_fraction, seed: the speaker-disjoint split when there are no split files.
-        synthetic: `build_voice_corpus` arguments for the embedded corpus.
-        **kwargs: `ArrayDataModule` arguments (cache_dir, report_dir, batch_size, num_workers).
+        **kwargs: `ArrayDataModule` arguments (cache_dir, report_dir, batch_size, num_workers,
+            synthetic: `build_voice_corpus` arguments for the embedded corpus).
     """
 
     def __init__(
@@ -42,28 +41,22 @@ class VoiceDataModule(ArrayDataModule):
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         seed: int = 0,
-        synthetic: Mapping | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(classes=classes, **kwargs)
+        super().__init__(root=root, classes=classes, **kwargs)
         if target not in TARGETS:
             raise ValueError(f"data.target must be one of {TARGETS}, got {target!r}")
-        self.root, self.target = root, target
+        self.target = target
         if list(classes) != list(labels[target]["classes"]):
             raise ValueError(f"classes {list(classes)} differ from labels.{target}.classes")
         self.label_maps = {t: dict(labels[t]["map"]) for t in TARGETS}
         self.clean = CleanParams(**clean)
         self.use_official_splits = use_official_splits
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
-        self.synthetic = dict(synthetic or {})
 
-    def corpus_root(self) -> Path:
-        """The Common Voice folder to read: `root`, or the embedded corpus (built on first use)."""
-        if self.root is not None:
-            return Path(self.root).expanduser()
-        from voxray.synth.voice import build_voice_corpus
+    def build_synthetic(self, folder: Path) -> Path:
+        from voxray.synth.voice import build_voice_corpus  # only needed without a data root
 
-        folder = self.cache_dir / f"synthetic-voice-{cache_key(self.synthetic)}"
         return build_voice_corpus(folder, num_workers=self.num_workers or None, **self.synthetic)
 
     def loader(self) -> partial:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from voxray.data.cache import cache_key
 from voxray.data.datamodule import ArrayDataModule, Plan
 from voxray.data.xray_images import load_xray, pixel_digest
 from voxray.data.xray_layouts import XRAY_TASK_CLASSES, read_xray_dataset
@@ -38,8 +37,8 @@ class XrayDataModule(ArrayDataModule):
         use_official_val: use Kermany's 16-image val folder as is (False).
         allow_leakage: train even if an image appears in two splits (False).
         seed: split seed.
-        synthetic: `build_xray_corpus` arguments for the embedded set.
-        **kwargs: `ArrayDataModule` arguments (cache_dir, report_dir, batch_size, num_workers).
+        **kwargs: `ArrayDataModule` arguments (cache_dir, report_dir, batch_size, num_workers,
+            synthetic: `build_xray_corpus` arguments for the embedded set).
     """
 
     def __init__(
@@ -54,27 +53,21 @@ class XrayDataModule(ArrayDataModule):
         use_official_val: bool = False,
         allow_leakage: bool = False,
         seed: int = 0,
-        synthetic: dict | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(classes=classes, **kwargs)
+        super().__init__(root=root, classes=classes, **kwargs)
         if task not in XRAY_TASK_CLASSES:
             raise ValueError(f"data.task must be one of {list(XRAY_TASK_CLASSES)}, got {task!r}")
         for name, names in {**(task_classes or {}), task: classes}.items():
             if tuple(names) != XRAY_TASK_CLASSES.get(name):
                 raise ValueError(f"classes of task {name!r} must be {XRAY_TASK_CLASSES.get(name)}, got {list(names)}")
-        self.root, self.task, self.image_size = root, task, image_size
+        self.task, self.image_size = task, image_size
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
         self.use_official_val, self.allow_leakage = use_official_val, allow_leakage
-        self.synthetic = dict(synthetic or {})
 
-    def corpus_root(self) -> Path:
-        """The dataset to read: `root`, or the embedded synthetic set (built on first use)."""
-        if self.root is not None:
-            return Path(self.root).expanduser()
-        from voxray.synth.xray import build_xray_corpus
+    def build_synthetic(self, folder: Path) -> Path:
+        from voxray.synth.xray import build_xray_corpus  # only needed without a data root
 
-        folder = self.cache_dir / f"synthetic-xray-{cache_key(self.synthetic)}"
         return build_xray_corpus(folder, num_workers=self.num_workers or None, **self.synthetic)
 
     def loader(self) -> partial:
