@@ -1,4 +1,5 @@
-"""A compact CNN for log-mel images: conv-BN-ReLU blocks, then mean+max pooling over time."""
+"""A compact CNN for log-mel images: conv-BN-ReLU blocks, then mean+max pooling over time
+that keeps a few frequency bands (pitch and formant positions carry age and sex)."""
 
 from __future__ import annotations
 
@@ -28,21 +29,25 @@ class MelCNN(nn.Module):
         num_classes: output logits.
         in_chans: input channels (1 for a mel image).
         channels: widths of the conv blocks (16, 32, 64, 128); each block halves F and T.
+        freq_bands: frequency bands kept into the head (4); 1 = global frequency pooling.
         dropout: before the linear head (0.3).
     """
 
     def __init__(
         self, num_classes: int, in_chans: int = 1, channels: Sequence[int] = (16, 32, 64, 128),
-        dropout: float = 0.3,
+        freq_bands: int = 4, dropout: float = 0.3,
     ) -> None:
         super().__init__()
         widths = [in_chans, *channels]
         self.features = nn.Sequential(*(conv_block(a, b) for a, b in zip(widths, widths[1:])))
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * widths[-1], num_classes))
+        self.freq_bands = freq_bands
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * widths[-1] * freq_bands, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, F, T) -> (B, num_classes)."""
-        x = self.features(x).mean(dim=2)  # (B, C', T'): frequency pooled
+        x = self.features(x)  # (B, C', F', T')
         # mean over time summarises the voice, max catches short cues; both are cheap
-        x = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)  # (B, 2C')
-        return self.head(x)
+        x = torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1)  # (B, 2C', F')
+        # a global frequency mean would forget where the harmonics and formants sit
+        x = nn.functional.adaptive_avg_pool1d(x, self.freq_bands)  # (B, 2C', bands)
+        return self.head(x.flatten(1))

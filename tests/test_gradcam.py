@@ -1,0 +1,30 @@
+from functools import partial
+from pathlib import Path
+
+import matplotlib.image
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from voxray.features.xray_augment import XrayFrontEnd
+from voxray.gradcam import write_gradcam
+from voxray.models.backbone import create_backbone
+from voxray.models.classifier import Classifier
+
+
+def test_gradcam_writes_an_overlay_per_sampled_case(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Classifier(XrayFrontEnd(crop_size=48), partial(create_backbone, "resnet10t", in_chans=1),
+                       ["normal", "pneumonia"], partial(torch.optim.AdamW), decision={"positive_class": "pneumonia",
+                       "target_sensitivity": 0.95})
+    images = torch.randint(0, 256, (12, 56, 56), dtype=torch.uint8)
+    labels = torch.tensor([0, 1] * 6)
+    with torch.inference_mode():
+        scores = model.eval()(images).softmax(1)[:, 1]
+    model.threshold.fill_(float(scores.median()))  # about half called positive: every group occurs
+    written = write_gradcam(model, DataLoader(TensorDataset(images, labels), batch_size=4), tmp_path, per_group=2)
+    files = sorted((tmp_path / "gradcam").glob("*_0*.png"))
+    assert sum(written.values()) == len(files) >= 4
+    assert written["true_positive"] >= 1
+    overlay = matplotlib.image.imread(files[0])
+    assert overlay.shape[:2] == (48, 48) and overlay.std() > 0.02
+    assert (tmp_path / "gradcam" / "overview.png").exists()
