@@ -1,0 +1,20 @@
+"""python baseline.py data.target=gender   — the classical baseline the CNN must beat; see README."""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="baseline")
+def main(cfg: DictConfig) -> float:
+    from voxray.baseline import baseline  # after Hydra: keeps --help and tab completion fast
+
+    return baseline(cfg)["test/uar"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""`baseline(cfg)`: the classical voice baseline the CNN must beat.
+
+Per-clip features (hand-crafted, or speaker embeddings) -> scaler -> optional PCA -> logistic
+regression, searched with speaker-grouped cross-validation on balanced accuracy (= UAR), then
+scored once on the datamodule's test split with the CNN's metric names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from voxray.features.handcrafted import FeatureParams, compute_features
+from voxray.metrics import flatten, stage_metrics
+from voxray.report import write_stage_report
+
+log = logging.getLogger(__name__)
+
+# Clips read from the memmap per feature call: bounds memory on a full Common Voice cache, and
+# each block is cached on its own, so an interrupted run resumes at the first missing block.
+BLOCK = 4096
+# Data settings that decide which clips land in the test split; equal settings = same split.
+SPLIT_KEYS = ("root", "target", "seed", "val_fraction", "test_fraction", "use_official_splits",
+              "synthetic", "clean")
+_ABSENT = object()  # a setting missing from a saved config, as opposed to one set to null
+Extractor = Callable[[np.ndarray, np.ndarray, Path], pd.DataFrame]
+
+
+class HandcraftedFeatures:
+    """The hand-crafted features of `voxray.features.handcrafted`, as a baseline extractor.
+
+    Args:
+        params: feature settings (`FeatureParams`).
+        num_workers: worker processes (None = the usable cores).
+    """
+
+    def __init__(self, params: FeatureParams, num_workers: int | None = None) -> None:
+        self.params, self.num_workers = params, num_workers
+
+    def __call__(self, waves: np.ndarray, durations: np.ndarray, cache_dir: Path) -> pd.DataFrame:
+        """(n, L) int16 clips and their speech seconds (n,) -> (n, n_features) table."""
+        return compute_features(waves, durations, self.params, cache_dir, self.num_workers)
+
+
+def features_of_rows(
+    extract: Extractor, data: np.ndarray, rows: Sequence[int], durations: Sequence[float], cache_dir: Path
+) -> pd.DataFrame:
+    """Features of `data[rows]`, in the order of `rows`, read and cached block by block.
+
+    Args:
+        extract: `(waves, durations, cache_dir) -> DataFrame`, e.g. `HandcraftedFeatures`.
+        data: the datamodule's clip array (N, L), usually a memmap.
+        rows: indices into `data`.
+        durations: speech seconds of each of `rows`.
+        cache_dir: where `extract` caches its results.
+    """
+    rows, durations = np.asarray(rows), np.asarray(durations, dtype=np.float64)
+    order = np.argsort(rows, kind="stable")  # ascending rows read the memmap sequentially
+    blocks = [
+        extract(np.asarray(data[rows[chunk]]), durations[chunk], cache_dir)
+        for chunk in np.array_split(order, max(1, -(-len(order) // BLOCK)))
+    ]
+    sorted_features = pd.concat(blocks, ignore_index=True)
+    return sorted_features.iloc[np.argsort(order)].reset_index(drop=True)
+
+
+def score_test(probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict:
+    """The CNN's test metrics (`test/uar`, `test/recall/<class>`, `test/confmat`, ...) of
+    class probabilities (n, k) against integer labels (n,)."""
+    metrics = stage_metrics(len(class_names), "test")
+    metrics.update(torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels))
+    scalars, others = flatten(metrics.compute(), class_names)
+    return {**scalars, **others}
+
+
+def grid_search(cfg: DictConfig, folds: list) -> GridSearchCV:
+    """The scaler -> PCA -> classifier pipeline and its grid (`cfg.grid`), over fixed folds."""
+    pipeline = Pipeline([("scaler", "passthrough"), ("pca", "passthrough"),
+                         ("clf", instantiate(cfg.classifier))])
+    grid = instantiate(cfg.grid, _convert_="all")
+    return GridSearchCV(pipeline, grid, scoring="balanced_accuracy", cv=folds, n_jobs=cfg.n_jobs,
+                        refit=True, error_score="raise")
+
+
+def baseline(cfg: DictConfig) -> dict:
+    """Search the baseline on `cfg.search_splits`, score it on the test split; returns metrics.
+
+    Writes into the run folder: metrics.json and confusion_matrix_test.png (as the CNN does),
+    cv_results.csv (every grid point), cv_folds.csv (each searched clip's validation fold) and
+    comparison.md (this baseline beside the runs in `cfg.cnn_metrics`).
+    """
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.search_splits or not set(cfg.search_splits) <= {"train", "val"}:
+        raise ValueError("search_splits must be train, val or both (test is scored once, at the "
+                         f"end), got {list(cfg.search_splits)}")
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup()
+    table = dm.table
+    extract = instantiate(cfg.baseline.features)
+    features = features_of_rows(extract, dm.data, table["row"], table["duration_s"],
+                                dm.cache_dir / "features")
+
+    search_mask = table["split"].isin(list(cfg.search_splits)).to_numpy()
+    test_mask = (table["split"] == "test").to_numpy()
+    labels = table["label"].to_numpy()
+    x, y, groups = features[search_mask], labels[search_mask], table["group"][search_mask]
+    folds = list(instantiate(cfg.cv).split(x, y, groups))
+    search = grid_search(cfg, folds).fit(x, y)
+    probs = search.predict_proba(features[test_mask])
+
+    metrics = score_test(probs, labels[test_mask], dm.classes)
+    metrics |= {"cv/uar": float(search.best_score_), "cv/folds": len(folds),
+                "cv/best_params": {k: str(v) for k, v in search.best_params_.items()},
+                "baseline": cfg.baseline.name, "search_splits": list(cfg.search_splits)}
+    write_stage_report(metrics, dm.classes, out_dir, "test", f"baseline: {cfg.baseline.name}")
+    pd.DataFrame(search.cv_results_).drop(columns="params").sort_values("rank_test_score").to_csv(
+        out_dir / "cv_results.csv", index=False)
+    fold_of = np.empty(len(x), dtype=int)
+    for k, (_, val) in enumerate(folds):
+        fold_of[val] = k
+    searched = table.loc[search_mask, ["path", "client_id", "split", "label_name"]]
+    searched.assign(fold=fold_of).to_csv(out_dir / "cv_folds.csv", index=False)
+    write_comparison(out_dir, metrics, dm.classes, cfg)
+    log.info(f"baseline {cfg.baseline.name}: cv/uar={search.best_score_:.3f} "
+             f"test/uar={metrics['test/uar']:.3f} ({search.best_params_}); outputs in {out_dir}")
+    return metrics
+
+
+def write_comparison(out_dir: Path, metrics: dict, class_names: Sequence[str], cfg: DictConfig) -> Path:
+    """`comparison.md`: this baseline's test UAR beside each run of `cfg.cnn_metrics` (metrics.json
+    paths), with whether that run's data settings give the same test split."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    lines = ["| model | test/uar | test/acc | cv/uar | same split | metrics |",
+             "| --- | --- | --- | --- | --- | --- |",
+             f"| baseline: {cfg.baseline.name} | {metrics['test/uar']:.3f} | {metrics['test/acc']:.3f} "
+             f"| {metrics['cv/uar']:.3f} | yes | {out_dir / 'metrics.json'} |"]
+    for path in map(Path, cfg.cnn_metrics):
+        other = json.loads(path.read_text())
+        name = f"baseline: {other['baseline']}" if "baseline" in other else f"CNN: {path.parent.name}"
+        cv = f"{other['cv/uar']:.3f}" if "cv/uar" in other else "-"
+        lines.append(f"| {name} | {other['test/uar']:.3f} | {other['test/acc']:.3f} | {cv} "
+                     f"| {_same_split(path, other, data, class_names)} | {path} |")
+    path = out_dir / "comparison.md"
+    path.write_text(f"# {data['target']}: test split of the same data config\n\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def _same_split(path: Path, other: dict, data: dict, class_names: Sequence[str]) -> str:
+    """"yes", "no: <what differs>" or "unknown" for the run whose metrics.json is `path`."""
+    if other.get("class_names") != list(class_names):
+        return f"no: classes {other.get('class_names')}"
+    config = path.parent / ".hydra" / "config.yaml"
+    if not config.exists():  # e.g. an eval run: its data settings live in the checkpoint
+        return "unknown"
+    run = OmegaConf.load(config)
+    saved = {k: _setting(run, f"data.{k}") for k in SPLIT_KEYS}
+    differ = [k for k in SPLIT_KEYS if saved[k] is not _ABSENT and saved[k] != data.get(k)]
+    return f"no: {', '.join(differ)} differ" if differ else "yes"
+
+
+def _setting(run: DictConfig, key: str) -> object:
+    """A resolved value of a saved run config (`data.seed: ${seed}` -> 42), as plain Python;
+    `_ABSENT` when that config has no such key (an older config: not counted as a difference)."""
+    value = OmegaConf.select(run, key, default=_ABSENT)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value

@@ -1,0 +1,93 @@
+"""The classical baseline: speaker-grouped CV, the CNN's metric names, comparison, embeddings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import voxray.baseline
+from tests.conftest import tone
+from tests.helpers import compose_cfg
+from voxray.baseline import baseline, features_of_rows
+from voxray.embeddings import ResemblyzerFeatures, load_resemblyzer
+
+
+def fake_run(folder: Path, uar: float, config: str | None) -> Path:
+    """A CNN run folder with metrics.json (and the run's saved config, if given)."""
+    folder.mkdir(parents=True)
+    metrics = {"class_names": ["female", "male"], "test/uar": uar, "test/acc": uar}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    if config is not None:
+        (folder / ".hydra").mkdir()
+        (folder / ".hydra" / "config.yaml").write_text(config)
+    return folder / "metrics.json"
+
+
+def test_gender_baseline_uses_speaker_grouped_folds_and_beats_chance(tmp_path: Path) -> None:
+    other_seed = fake_run(tmp_path / "cnn_a", 0.91, "seed: 7\ndata:\n  target: gender\n  seed: ${seed}\n")
+    no_config = fake_run(tmp_path / "cnn_b", 0.93, None)
+    run = tmp_path / "run"
+    cfg = compose_cfg("baseline", run, tmp_path / "cache", [
+        "data.target=gender", "data.synthetic.n_speakers=24", "data.synthetic.clips_per_speaker=[3,5]",
+        "data.clean.denoise=false", "baseline.features.num_workers=1", "cv.n_splits=3",
+        "grid.clf__C=[0.1,10.0]", f"cnn_metrics=['{other_seed}','{no_config}']",
+    ])
+    metrics = baseline(cfg)
+    print(f"handcrafted gender baseline: test/uar={metrics['test/uar']:.3f} cv/uar={metrics['cv/uar']:.3f}")
+    assert metrics["test/uar"] >= 0.7
+
+    folds = pd.read_csv(run / "cv_folds.csv")
+    assert (folds.groupby("client_id")["fold"].nunique() == 1).all(), "a speaker is in two folds"
+    assert sorted(folds["fold"].unique()) == [0, 1, 2]
+    assert set(folds["split"]) == {"train", "val"}, "test clips never enter the search"
+
+    saved = json.loads((run / "metrics.json").read_text())
+    for key in ("test/uar", "test/acc", "test/recall/female", "test/recall/male", "test/confmat"):
+        assert key in saved
+    assert np.sum(saved["test/confmat"]) == json.loads((run / "data_report.json").read_text())["rows"]["test"]
+    assert len(pd.read_csv(run / "cv_results.csv")) == 3 * 2 * 2  # scalers x PCA x C
+    assert (run / "confusion_matrix_test.png").stat().st_size > 5000
+    table = (run / "comparison.md").read_text()
+    assert "| baseline: handcrafted |" in table
+    assert "| CNN: cnn_a | 0.910 | 0.910 | - | no: seed differ |" in table
+    assert "| CNN: cnn_b | 0.930 | 0.930 | - | unknown |" in table
+
+
+def test_features_of_rows_keeps_the_order_of_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(voxray.baseline, "BLOCK", 2)  # several blocks, read in ascending row order
+    data = np.arange(10, dtype=np.int16)[:, None] * np.ones((1, 4), dtype=np.int16)  # row i is all i
+    seen = []
+
+    def extract(waves: np.ndarray, durations: np.ndarray, cache_dir: Path) -> pd.DataFrame:
+        seen.append(waves[:, 0].tolist())
+        return pd.DataFrame({"value": waves[:, 0], "duration": durations})
+
+    rows = [7, 2, 9, 0, 5]
+    out = features_of_rows(extract, data, rows, [0.7, 0.2, 0.9, 0.0, 0.5], tmp_path)
+    assert out["value"].tolist() == rows and out["duration"].tolist() == [0.7, 0.2, 0.9, 0.0, 0.5]
+    assert seen == [[0, 2], [5, 7], [9]]
+
+
+def test_missing_resemblyzer_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "resemblyzer", None)  # makes `import resemblyzer` fail
+    with pytest.raises(ImportError, match="resemblyzer.*webrtcvad-wheels.*baseline=handcrafted"):
+        load_resemblyzer()
+
+
+def test_resemblyzer_embeds_each_clip_and_caches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("resemblyzer")
+    clips = [tone(f0, seconds=2.0) for f0 in (110.0, 120.0, 220.0)]  # 2.8 s each, with silences
+    waves = np.stack([np.round(c / np.abs(c).max() * 0.9 * 32767).astype(np.int16) for c in clips])
+    embed = ResemblyzerFeatures(sample_rate=16000)
+    first = embed(waves, np.array([2.8, 2.8, 2.8]), tmp_path)
+    assert first.shape == (3, 256) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-4)
+    # the two low voices are closer to each other than to the high one
+    similarity = first.to_numpy() @ first.to_numpy().T
+    assert similarity[0, 1] > similarity[0, 2]
+    monkeypatch.setattr("voxray.embeddings.load_resemblyzer", lambda: pytest.fail("cache not used"))
+    assert np.array_equal(embed(waves, np.array([2.8, 2.8, 2.8]), tmp_path), first)
