@@ -80,7 +80,6 @@ def test_missing_resemblyzer_names_the_package(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_resemblyzer_embeds_each_clip_and_caches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pytest.importorskip("resemblyzer")
     clips = [tone(f0, seconds=2.0) for f0 in (110.0, 120.0, 220.0)]  # 2.8 s each, with silences
     waves = np.stack([np.round(c / np.abs(c).max() * 0.9 * 32767).astype(np.int16) for c in clips])
     embed = ResemblyzerFeatures(sample_rate=16000)

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from sklearn.callback import ProgressBar
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
@@ -88,8 +89,10 @@ def grid_search(cfg: DictConfig, folds: list) -> GridSearchCV:
     pipeline = Pipeline([("scaler", "passthrough"), ("pca", "passthrough"),
                          ("clf", instantiate(cfg.classifier))])
     grid = instantiate(cfg.grid, _convert_="all")
-    return GridSearchCV(pipeline, grid, scoring="balanced_accuracy", cv=folds, n_jobs=cfg.n_jobs,
-                        refit=True, error_score="raise")
+    search = GridSearchCV(pipeline, grid, scoring="balanced_accuracy", cv=folds, n_jobs=cfg.n_jobs,
+                          refit=True, error_score="raise")
+    # one bar for the whole search (depth 0): a bar per fit would be hundreds of lines
+    return search.set_callbacks(ProgressBar(max_propagation_depth=0))
 
 
 def baseline(cfg: DictConfig) -> dict:

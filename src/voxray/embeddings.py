@@ -2,7 +2,7 @@
 
 The encoder (a 3-layer LSTM trained with the GE2E speaker-verification loss) maps an utterance to
 a 256-d L2-normalised d-vector. Its weights ship inside the `resemblyzer` wheel, so this works
-offline. `resemblyzer` is an optional dependency, imported only when embeddings are asked for.
+offline. `resemblyzer` (and the VAD it imports) is loaded only when embeddings are asked for.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ def load_resemblyzer() -> tuple:
         from resemblyzer import VoiceEncoder, preprocess_wav
     except ImportError as err:
         raise ImportError(
-            "baseline=resemblyzer needs the optional packages `resemblyzer` and `webrtcvad-wheels` "
-            f"({err}); install them into the project environment, or choose baseline=handcrafted"
+            "baseline=resemblyzer needs the packages `resemblyzer` and `webrtcvad-wheels` "
+            f"({err}); `uv sync` installs them (both are project dependencies), or choose "
+            "baseline=handcrafted"
         ) from err
     return VoiceEncoder, preprocess_wav
 

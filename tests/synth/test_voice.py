@@ -1,6 +1,8 @@
 """Tests for the synthetic Common Voice corpus: layout, labels, determinism, resuming, acoustics."""
 
 import csv
+import os
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -87,14 +89,22 @@ def test_second_call_on_complete_folder_does_nothing(corpus: Path) -> None:
     assert sorted((corpus / "clips").iterdir()) == files[1:]
 
 
-def test_interrupted_build_resumes_to_the_same_corpus(corpus: Path, tmp_path: Path) -> None:
+def test_interrupted_build_resumes_to_the_same_corpus_and_drops_orphans(corpus: Path, tmp_path: Path) -> None:
     names = list(_read_tsv(corpus)["path"])
     partial = tmp_path / "partial"
     (partial / "clips").mkdir(parents=True)
     for name in names[1:]:  # as if the build stopped before the first clip and before the TSV
         (partial / "clips" / name).write_bytes((corpus / "clips" / name).read_bytes())
     kept = (partial / "clips" / names[1]).stat().st_mtime_ns
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # reaped: its pid now names no process
+    dead = finished.pid
+    orphan = partial / "clips" / f".{names[0]}.{dead}.part"  # the killed writer's half file
+    orphan.write_bytes(b"half an mp3")
+    live = partial / "clips" / f".{names[1]}.{os.getpid()}.part"  # a live concurrent builder's
+    live.write_bytes(b"being written")
     build_voice_corpus(partial, seed=3, num_workers=1, **SMALL)
+    assert not orphan.exists() and live.exists()
     assert (partial / "validated.tsv").read_bytes() == (corpus / "validated.tsv").read_bytes()
     assert (partial / "clips" / names[0]).read_bytes() == (corpus / "clips" / names[0]).read_bytes()
     assert (partial / "clips" / names[1]).stat().st_mtime_ns == kept

@@ -7,6 +7,7 @@ the audio comes from the source-filter synthesiser in `voice_source`.
 """
 
 import hashlib
+import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from voxray.synth.voice_source import Voice, record, sample_voice
+
+log = logging.getLogger(__name__)
 
 AGE_GROUPS: tuple[str, ...] = (
     "teens", "twenties", "thirties", "fourties", "fifties",
@@ -117,6 +120,31 @@ def _write_clip(job: tuple[Path, Voice, int, int, int, int]) -> None:
     os.replace(tmp, path)
 
 
+def _remove_orphans(folder: Path) -> int:
+    """Delete `.<clip>.<pid>.part` files whose writer has died (a killed build); return how many.
+
+    Files of a live process are kept: a concurrent builder of the same corpus may be writing them.
+    """
+    removed = 0
+    for tmp in folder.glob(".*.part"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
 def build_voice_corpus(
     out_dir: str | Path,
     n_speakers: int = 240,
@@ -186,6 +214,8 @@ def build_voice_corpus(
             for _ in pool.map(_write_clip, tasks, chunksize=8):
                 progress.update()
     progress.close()
+    if removed := _remove_orphans(clips_dir):
+        log.info("removed %d unfinished clip files left by a killed build", removed)
 
     table = [COLUMNS] + [rows[i] for i in names.permutation(len(rows))]
     tmp = tsv.with_name(f".{tsv.name}.{os.getpid()}.part")
