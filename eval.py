@@ -6,14 +6,21 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from voxray.checks import check_accelerator, check_eval, one_line_user_errors
+
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from voxray.evaluate import evaluate
+    with one_line_user_errors():
+        check_eval(cfg)
+        check_accelerator(cfg.trainer)
+        from voxray.evaluate import evaluate
+        from voxray.progress import setup_run_logs
 
-    evaluate(cfg)
+        setup_run_logs()
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,20 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from voxray.checks import check_export, one_line_user_errors
+
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")
 def main(cfg: DictConfig) -> None:
-    from voxray.export import export
+    with one_line_user_errors():
+        check_export(cfg)
+        from voxray.export import export
+        from voxray.progress import setup_run_logs
 
-    export(cfg)
+        setup_run_logs()
+        export(cfg)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,21 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from voxray.checks import check_device, check_predict, one_line_user_errors
+
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from voxray.predict import predict
+    with one_line_user_errors():
+        check_predict(cfg)
+        check_device(cfg.device)
+        from voxray.predict import predict
+        from voxray.progress import setup_run_logs
 
-    predict(cfg)
+        setup_run_logs()
+        predict(cfg)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,21 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from voxray.checks import check_accelerator, check_train, one_line_user_errors
+
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from voxray.train import train  # after Hydra: keeps --help and tab completion fast
+    with one_line_user_errors():
+        check_train(cfg)  # before the heavy imports and any data preparation
+        check_accelerator(cfg.trainer)
+        from voxray.progress import setup_run_logs
+        from voxray.train import train  # after Hydra: keeps --help and tab completion fast
 
-    metrics = train(cfg)
+        setup_run_logs()
+        metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))  # what the Optuna sweeper maximises
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import timm
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -26,3 +28,20 @@ def compose_cfg(name: str, out_dir: Path, cache_dir: Path, overrides: list[str])
         del cfg["hydra"]  # as in a real run: the job's config has no hydra node
     out_dir.mkdir(parents=True, exist_ok=True)
     return cfg
+
+
+# The X-ray experiment in seconds: a tiny timm model with 'pretrained' weights the test saves
+# itself (so the freeze schedule is active), 32-px films, a small synthetic set.
+XRAY_FAST = ["experiment=xray_pneumonia", "trainer=cpu", "logger=csv", "callbacks.progress_bar=null",
+             "model.net.name=test_resnet", "data.image_size=32", "model.frontend.crop_size=28",
+             "data.synthetic.n_patients=40", "data.synthetic.size=64", "data.val_fraction=0.3",
+             "data.batch_size=16", "data.num_workers=0", "model.n_boot=20",
+             "callbacks.backbone_freeze.unfreeze_at_epoch=1"]
+
+
+def pretrained_file(folder: Path) -> Path:
+    """A 'pretrained' test_resnet state dict saved by the test (no hub in tests)."""
+    path = folder / "test_resnet.pth"
+    torch.manual_seed(0)
+    torch.save(timm.create_model("test_resnet").state_dict(), path)
+    return path

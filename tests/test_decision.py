@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from voxray.decision import binary_report, choose_threshold
+from voxray.decision import binary_metrics, binary_report, choose_threshold, decide
 
 
 def test_threshold_with_best_specificity_at_target_sensitivity() -> None:
@@ -14,7 +14,8 @@ def test_threshold_with_best_specificity_at_target_sensitivity() -> None:
     t = choose_threshold(scores, targets, 0.9)
     assert t == pytest.approx(0.525)
     assert choose_threshold(scores, targets, 1.0) == pytest.approx(0.075)  # must catch the 0.1 positive
-    assert choose_threshold(scores, targets, 0.5) == pytest.approx(0.725)  # 5 positives, no negative
+    # specificity 1.00 from 0.95 down to 0.65: the most sensitive of those (0.70, not 0.50) wins
+    assert choose_threshold(scores, targets, 0.5) == pytest.approx(0.625)
     report = binary_report(scores, targets, t, n_boot=200)
     assert report["sensitivity"] == pytest.approx(0.9) and report["specificity"] == pytest.approx(0.9)
     assert report["confmat"] == [[9, 1], [1, 9]]
@@ -22,7 +23,56 @@ def test_threshold_with_best_specificity_at_target_sensitivity() -> None:
     assert lo < 0.9 <= hi <= 1.0
 
 
+def test_positive_scoring_zero_is_caught_at_full_sensitivity() -> None:
+    scores = torch.tensor([0.0, 0.9, 0.8, 0.3, 0.2])
+    targets = torch.tensor([1, 1, 0, 0, 0])
+    t = choose_threshold(scores, targets, 1.0)
+    assert t == 0.0  # no lower score to go midway to: the lowest positive score itself
+    assert binary_metrics(scores, targets, t)["sensitivity"] == 1.0
+
+
+def test_threshold_reproduces_its_operating_point_despite_rounding() -> None:
+    # adjacent float32 scores: their midpoint rounds onto the lower one (the negative)
+    low = torch.tensor(0.5)
+    high = torch.nextafter(low, torch.tensor(1.0))
+    scores, targets = torch.stack([high, low]), torch.tensor([1, 0])
+    t = choose_threshold(scores, targets, 1.0)
+    assert decide(scores, t).tolist() == [True, False]
+
+
+def test_metrics_count_a_score_equal_to_the_threshold_as_positive() -> None:
+    scores = torch.tensor([0.5, 0.7, 0.5, 0.2])
+    targets = torch.tensor([1, 1, 0, 0])
+    m = binary_metrics(scores, targets, 0.5)
+    assert m["sensitivity"] == 1.0 and m["specificity"] == 0.5 and m["precision"] == pytest.approx(2 / 3)
+    assert binary_report(scores, targets, 0.5, n_boot=10)["confmat"] == [[1, 1], [0, 2]]
+
+
 def test_threshold_degenerate_and_bad_target() -> None:
     assert choose_threshold(torch.rand(5), torch.zeros(5), 0.95) == 0.5
     with pytest.raises(ValueError, match="target_sensitivity"):
         choose_threshold(torch.rand(5), torch.ones(5), 0.0)
+
+
+def clustered(n_groups: int = 10, size: int = 20) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scores, targets, groups: `n_groups` groups of `size` near-identical rows, half positive;
+    positive groups 0-2 and negative group 9 are decided positive at 0.5."""
+    gen = torch.Generator().manual_seed(0)
+    group_score = torch.tensor([0.9, 0.8, 0.7, 0.3, 0.2, 0.1, 0.2, 0.3, 0.4, 0.6])[:n_groups]
+    groups = torch.arange(n_groups).repeat_interleave(size)
+    scores = group_score[groups] + 0.01 * torch.rand(len(groups), generator=gen)
+    return scores, (groups < n_groups // 2).long(), groups
+
+
+def test_report_resamples_groups_stratified_by_class() -> None:
+    scores, targets, groups = clustered()
+    by_group = binary_report(scores, targets, 0.5, groups=groups, n_boot=300)
+    by_row = binary_report(scores, targets, 0.5, n_boot=300)
+    assert by_group["sensitivity"] == by_row["sensitivity"] == pytest.approx(0.6)
+    assert by_group["n_groups"] == 10 and by_row["n_groups"] == 200
+    assert "10 groups" in by_group["ci"] and "stratified by class" in by_group["ci"]
+    for name in ("sensitivity", "specificity", "auroc"):
+        (glo, ghi), (rlo, rhi) = by_group[f"{name}_ci95"], by_row[f"{name}_ci95"]
+        assert glo <= by_group[name] <= ghi and rlo <= by_row[name] <= rhi
+        assert ghi - glo > 2 * (rhi - rlo), name  # 10 independent units, not 200
+    assert by_group == binary_report(scores, targets, 0.5, groups=groups, n_boot=300)

@@ -21,7 +21,8 @@ def test_gradcam_writes_an_overlay_per_sampled_case(tmp_path: Path) -> None:
     with torch.inference_mode():
         scores = model.eval()(images).softmax(1)[:, 1]
     model.threshold.fill_(float(scores.median()))  # about half called positive: every group occurs
-    written = write_gradcam(model, DataLoader(TensorDataset(images, labels), batch_size=4), tmp_path, per_group=2)
+    dataset = TensorDataset(images, labels, torch.arange(12))  # (image, label, position), as ArrayDataset
+    written = write_gradcam(model, DataLoader(dataset, batch_size=4), tmp_path, per_group=2)
     files = sorted((tmp_path / "gradcam").glob("*_0*.png"))
     assert sum(written.values()) == len(files) >= 4
     assert written["true_positive"] >= 1

@@ -18,7 +18,7 @@ FAST = [
     "experiment=xray_pneumonia", "trainer=cpu", "logger=csv", "callbacks.progress_bar=null",
     "model.net.pretrained=false", "model.net.name=resnet10t", "model.optimizer.lr=0.003",
     "data.image_size=64", "model.frontend.crop_size=56", "data.synthetic.n_patients=400",
-    "data.val_fraction=0.2", "data.num_workers=2", "model.decision.n_boot=200", "trainer.max_epochs=12",
+    "data.val_fraction=0.2", "data.num_workers=2", "model.n_boot=200", "trainer.max_epochs=12",
 ]
 
 

@@ -8,13 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from hydra.utils import instantiate
 
+from voxray.evaluate import load_run
 from voxray.export import export
-from voxray.predict import predict
+from voxray.predict import predict, prepare_inputs
 from voxray.train import train
 from tests.conftest import tone
 from tests.helpers import ROOT, compose_cfg
@@ -56,7 +59,27 @@ def test_grid_multirun_and_optuna_sweep_write_summaries(tmp_path: Path, official
     assert (tmp_path / "optuna" / "optimization_results.yaml").exists()
 
 
-def test_predict_reports_bad_files_and_matches_training_preparation(tmp_path: Path, voice_ckpt: Path) -> None:
+def test_predict_prepares_a_file_exactly_as_its_cached_training_row(tmp_path: Path, voice_ckpt: Path) -> None:
+    _, run_cfg = load_run(voice_ckpt)
+    datamodule = instantiate(run_cfg.data, report_dir=None)
+    datamodule.setup("fit")
+    rows = datamodule.table.sample(3, random_state=0)
+    prepared = prepare_inputs([Path(p) for p in rows["path"]], datamodule.loader())
+    for (array, error), row in zip(prepared, rows["row"]):
+        assert error == ""
+        np.testing.assert_array_equal(array, datamodule.data[row])
+
+
+def test_voice_cache_key_carries_the_preparation_version(tmp_path: Path, voice_ckpt: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _, run_cfg = load_run(voice_ckpt)
+    folder = lambda: instantiate(run_cfg.data, report_dir=None)._prepare().folder  # noqa: E731
+    before = folder()
+    monkeypatch.setattr("voxray.data.voice.CLIP_PREPARATION", "load_clip-changed")
+    assert folder() != before, "changed preparation code must not reuse the old cache"
+
+
+def test_predict_reports_bad_files(tmp_path: Path, voice_ckpt: Path) -> None:
     folder = tmp_path / "inputs"
     folder.mkdir()
     sf.write(folder / "a.wav", tone(120.0, 2.0, sr=44100), 44100)
@@ -68,7 +91,7 @@ def test_predict_reports_bad_files_and_matches_training_preparation(tmp_path: Pa
     assert len(table) == 4
     errors = dict(zip(table["path"].map(lambda p: Path(p).name), table["error"]))
     assert errors["a.wav"] == errors["b.mp3"] == ""
-    assert "decode" in errors["broken.mp3"] and errors["missing.wav"]
+    assert "not decodable as audio" in errors["broken.mp3"] and "not found" in errors["missing.wav"]
     probs = table.filter(like="p_").dropna()
     assert len(probs) == 2 and ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
     assert json.loads((tmp_path / "out" / "predictions.json").read_text())[0]["path"].endswith("a.wav")
@@ -81,7 +104,7 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path) -> None:
     assert meta["onnxruntime_max_abs_diff"] < 1e-3 and meta["input"]["dtype"] == "int16"
     import onnxruntime as ort
 
-    from voxray.evaluate import build_model, load_run
+    from voxray.evaluate import build_model
 
     model = build_model(*load_run(voice_ckpt)).eval()
     wave = torch.from_numpy((tone(150.0, 2.5)[:48000] * 20000).astype("int16"))[None].repeat(2, 1)
@@ -104,7 +127,8 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path, official_corpus_module: Path) 
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())
     seen = sum(map(sum, metrics["test/confmat"]))
-    assert report["rows"]["test"] <= seen <= report["rows"]["test"] + 1, "metrics synced over both processes"
+    assert seen == metrics["test/n_examples"] == report["rows"]["test"], "each test clip counted exactly once"
+    assert metrics["test/n_groups"] == report["speakers"]["test"]
     counts = torch.tensor([report["per_class"]["train"].get(c, 0) for c in ckpt["voxray"]["class_names"]], dtype=torch.float32)
     expected = torch.where(counts > 0, counts.sum() / (len(counts) * counts.clamp(min=1)), torch.zeros(()))
     torch.testing.assert_close(ckpt["state_dict"]["class_weights"], expected)

@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from voxray.features.handcrafted import FeatureParams, compute_features
-from voxray.metrics import flatten, stage_metrics
+from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.report import write_stage_report
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,19 @@ def features_of_rows(
     return sorted_features.iloc[np.argsort(order)].reset_index(drop=True)
 
 
-def score_test(probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict:
-    """The CNN's test metrics (`test/uar`, `test/recall/<class>`, `test/confmat`, ...) of
-    class probabilities (n, k) against integer labels (n,)."""
+def score_test(
+    probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str], groups: np.ndarray | None = None,
+    n_boot: int = 1000,
+) -> dict:
+    """The CNN's test metrics (`test/uar`, `test/recall/<class>`, `test/confmat`, ..., and the
+    speaker-bootstrap 95% CIs `test/uar_ci95`, `test/n_groups`) of class probabilities (n, k)
+    against integer labels (n,); `groups` (n,) are the speakers."""
+    p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels)
     metrics = stage_metrics(len(class_names), "test")
-    metrics.update(torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels))
+    metrics.update(p, y)
     scalars, others = flatten(metrics.compute(), class_names)
-    return {**scalars, **others}
+    report = multiclass_report(p, y, groups, class_names, n_boot)
+    return {**scalars, **others, **{f"test/{k}": v for k, v in report.items()}}
 
 
 def grid_search(cfg: DictConfig, folds: list) -> GridSearchCV:
@@ -123,7 +129,7 @@ def baseline(cfg: DictConfig) -> dict:
     search = grid_search(cfg, folds).fit(x, y)
     probs = search.predict_proba(features[test_mask])
 
-    metrics = score_test(probs, labels[test_mask], dm.classes)
+    metrics = score_test(probs, labels[test_mask], dm.classes, table["group"][test_mask].to_numpy())
     metrics |= {"cv/uar": float(search.best_score_), "cv/folds": len(folds),
                 "cv/best_params": {k: str(v) for k, v in search.best_params_.items()},
                 "baseline": cfg.baseline.name, "search_splits": list(cfg.search_splits)}
@@ -145,19 +151,25 @@ def write_comparison(out_dir: Path, metrics: dict, class_names: Sequence[str], c
     """`comparison.md`: this baseline's test UAR beside each run of `cfg.cnn_metrics` (metrics.json
     paths), with whether that run's data settings give the same test split."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    lines = ["| model | test/uar | test/acc | cv/uar | same split | metrics |",
+    lines = ["| model | test/uar (95% CI, speakers) | test/acc | cv/uar | same split | metrics |",
              "| --- | --- | --- | --- | --- | --- |",
-             f"| baseline: {cfg.baseline.name} | {metrics['test/uar']:.3f} | {metrics['test/acc']:.3f} "
+             f"| baseline: {cfg.baseline.name} | {_with_ci(metrics)} | {metrics['test/acc']:.3f} "
              f"| {metrics['cv/uar']:.3f} | yes | {out_dir / 'metrics.json'} |"]
     for path in map(Path, cfg.cnn_metrics):
         other = json.loads(path.read_text())
         name = f"baseline: {other['baseline']}" if "baseline" in other else f"CNN: {path.parent.name}"
         cv = f"{other['cv/uar']:.3f}" if "cv/uar" in other else "-"
-        lines.append(f"| {name} | {other['test/uar']:.3f} | {other['test/acc']:.3f} | {cv} "
+        lines.append(f"| {name} | {_with_ci(other)} | {other['test/acc']:.3f} | {cv} "
                      f"| {_same_split(path, other, data, class_names)} | {path} |")
     path = out_dir / "comparison.md"
     path.write_text(f"# {data['target']}: test split of the same data config\n\n" + "\n".join(lines) + "\n")
     return path
+
+
+def _with_ci(metrics: dict) -> str:
+    """"0.576 (0.49-0.66)": test UAR with its speaker-bootstrap interval, where the run has one."""
+    ci = metrics.get("test/uar_ci95")
+    return f"{metrics['test/uar']:.3f}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
 
 
 def _same_split(path: Path, other: dict, data: dict, class_names: Sequence[str]) -> str:

@@ -1,8 +1,15 @@
-"""Binary decisions for screening: a threshold chosen for sensitivity, metrics with bootstrap CIs."""
+"""Binary decisions for screening: one decision rule, a threshold chosen for sensitivity, metrics
+with confidence intervals over groups (patients).
+
+`decide` (score >= threshold) is the only comparison: metrics, predictions, Grad-CAM and the
+exported model.json all decide with it, so a threshold means the same everywhere.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torchmetrics.functional.classification import (
     binary_auroc,
     binary_average_precision,
@@ -15,14 +22,29 @@ from torchmetrics.functional.classification import (
     binary_specificity,
 )
 
+from voxray.bootstrap import bootstrap_report
+
+
+def decide(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Positive decisions: `scores >= threshold`, the one comparison every decision uses.
+
+    Args:
+        scores: (N,) probability of the positive class.
+        threshold: the decision threshold.
+
+    Returns (N,) bool.
+    """
+    return scores >= threshold
+
 
 def choose_threshold(scores: torch.Tensor, targets: torch.Tensor, target_sensitivity: float = 0.95) -> float:
     """The threshold with the highest specificity among those whose sensitivity >= target.
 
     A screening test must not miss the disease, so sensitivity is the constraint and specificity
-    the objective. Ties go to the higher threshold (fewer positives). The value returned lies
-    midway between the last score counted positive and the next lower one, so `score > t` and
-    `score >= t` decide alike (torchmetrics uses >). With one class only, 0.5.
+    the objective; ties go to the most sensitive (lowest) threshold. The value returned lies
+    midway between the lowest score counted positive and the next lower score, a margin for
+    scores not seen here; with no lower score it is that score itself. It is a value of the scores'
+    dtype for which `decide` reproduces the chosen operating point exactly. With one class only, 0.5.
 
     Args:
         scores: (N,) probability of the positive class.
@@ -32,59 +54,80 @@ def choose_threshold(scores: torch.Tensor, targets: torch.Tensor, target_sensiti
     if not 0 < target_sensitivity <= 1:
         raise ValueError(f"target_sensitivity must be in (0, 1], got {target_sensitivity}")
     targets = targets.long()
-    if targets.sum() == 0 or targets.sum() == len(targets):
+    n_pos = int(targets.sum())
+    if n_pos == 0 or n_pos == len(targets):
         return 0.5
-    fpr, tpr, thresholds = binary_roc(scores.float(), targets)  # thresholds descending
-    ok = tpr >= target_sensitivity - 1e-9
+    # thresholds: 1.0, then the distinct scores descending; tpr and fpr count score >= threshold
+    fpr, tpr, thresholds = binary_roc(scores, targets)
+    ok = (tpr.double() * n_pos).round() >= target_sensitivity * n_pos - 1e-6  # in counts: no float drift
     spec = torch.where(ok, 1 - fpr, torch.full_like(fpr, -1.0))
-    best = spec.max()
-    # first index = highest threshold among the best; torchmetrics' first threshold is 1.0 (none
-    # positive), which cannot reach a sensitivity > 0, so it is never chosen
-    idx = int(torch.nonzero(spec == best)[0])
-    lower = thresholds[idx + 1] if idx + 1 < len(thresholds) else thresholds[idx] - 1e-6
-    return float(((thresholds[idx] + lower) / 2).clamp(0, 1))
+    # last index = lowest threshold among the best; the leading 1.0 has sensitivity 0, never chosen
+    idx = int(torch.nonzero(spec == spec.max())[-1])
+    upper = thresholds[idx]
+    if idx + 1 == len(thresholds):
+        return float(upper)
+    mid = (upper + thresholds[idx + 1]) / 2  # in the scores' dtype, so float(mid) is exact there
+    return float(mid if mid > thresholds[idx + 1] else upper)  # adjacent floats: mid rounds onto lower
 
 
-def binary_metrics(scores: torch.Tensor, targets: torch.Tensor, threshold: float) -> dict[str, float]:
-    """Sensitivity, specificity, precision, F1, F2, balanced accuracy at `threshold`; AUROC, AUPRC."""
+def binary_metrics(
+    scores: torch.Tensor, targets: torch.Tensor, threshold: float, *, validate_args: bool = True
+) -> dict[str, float]:
+    """Sensitivity, specificity, precision, F1, F2, balanced accuracy of `decide(scores, threshold)`;
+    threshold-free AUROC and AUPRC (average precision of the positive class).
+
+    Args:
+        scores: (N,) probability of the positive class.
+        targets: (N,) 0/1.
+        threshold: the decision threshold.
+        validate_args: whether torchmetrics checks the inputs (True); bootstrap draws of inputs
+            already checked skip it, a third of their time.
+    """
     t = targets.long()
-    sens = binary_recall(scores, t, threshold=threshold)
-    spec = binary_specificity(scores, t, threshold=threshold)
+    v = validate_args
+    # integer predictions: torchmetrics applies its own `> threshold` to float inputs only
+    pred = decide(scores, threshold).long()
+    sens = binary_recall(pred, t, validate_args=v)
+    spec = binary_specificity(pred, t, validate_args=v)
     return {
         "sensitivity": float(sens),
         "specificity": float(spec),
-        "precision": float(binary_precision(scores, t, threshold=threshold)),
-        "f1": float(binary_f1_score(scores, t, threshold=threshold)),
-        "f2": float(binary_fbeta_score(scores, t, beta=2.0, threshold=threshold)),
+        "precision": float(binary_precision(pred, t, validate_args=v)),
+        "f1": float(binary_f1_score(pred, t, validate_args=v)),
+        "f2": float(binary_fbeta_score(pred, t, beta=2.0, validate_args=v)),
         "balanced_accuracy": float((sens + spec) / 2),
-        "auroc": float(binary_auroc(scores, t)),
-        "auprc": float(binary_average_precision(scores, t)),
+        "auroc": float(binary_auroc(scores, t, validate_args=v)),
+        "auprc": float(binary_average_precision(scores, t, validate_args=v)),
     }
 
 
+@torch.inference_mode()
 def binary_report(
-    scores: torch.Tensor, targets: torch.Tensor, threshold: float, n_boot: int = 1000, seed: int = 0
+    scores: torch.Tensor, targets: torch.Tensor, threshold: float, groups: ArrayLike | None = None,
+    n_boot: int = 1000, seed: int = 0,
 ) -> dict:
-    """`binary_metrics` with percentile bootstrap 95% confidence intervals and the confusion matrix.
+    """`binary_metrics` with 95% confidence intervals over groups and the confusion matrix.
+
+    Args:
+        scores: (N,) probability of the positive class.
+        targets: (N,) 0/1.
+        threshold: the decision threshold.
+        groups: (N,) patient (or speaker) of each row; None = each row its own group.
+        n_boot: bootstrap draws (1000).
+        seed: seed of the draws (0).
 
     Returns {"threshold": t, "confmat": [[tn, fp], [fn, tp]], "<metric>": value,
-    "<metric>_ci95": [lo, hi], ...}.
+    "<metric>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn}.
     """
-    scores, targets = scores.float().cpu(), targets.long().cpu()
-    point = binary_metrics(scores, targets, threshold)
-    gen = torch.Generator().manual_seed(seed)
-    draws: dict[str, list[float]] = {k: [] for k in point}
-    n = len(scores)
-    for _ in range(n_boot):
-        idx = torch.randint(0, n, (n,), generator=gen)
-        if targets[idx].min() == targets[idx].max():
-            continue  # a resample with one class has no AUROC; skip it (rare for real test sets)
-        for k, v in binary_metrics(scores[idx], targets[idx], threshold).items():
-            draws[k].append(v)
-    report: dict = {"threshold": threshold, "confmat": binary_confusion_matrix(scores, targets, threshold).tolist()}
-    for k, v in point.items():
-        report[k] = v
-        if draws[k]:
-            q = torch.quantile(torch.tensor(draws[k]), torch.tensor([0.025, 0.975]))
-            report[f"{k}_ci95"] = [float(q[0]), float(q[1])]
-    return report
+    scores, targets = scores.cpu(), targets.long().cpu()
+
+    def stat(rows: np.ndarray) -> dict[str, float]:
+        idx = torch.from_numpy(rows)
+        t = targets[idx]
+        if t.min() == t.max():
+            return {}  # a draw with one class has no AUROC (only when a class has no majority group)
+        return binary_metrics(scores[idx], t, threshold, validate_args=False)
+
+    confmat = binary_confusion_matrix(decide(scores, threshold).long(), targets)
+    return {"threshold": threshold, "confmat": confmat.tolist()} | bootstrap_report(
+        binary_metrics(scores, targets, threshold), stat, targets.numpy(), groups, n_boot, seed)

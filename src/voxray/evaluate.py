@@ -24,8 +24,14 @@ def load_run(ckpt_path: str | Path) -> tuple[dict, DictConfig]:
 
 
 def build_model(ckpt: dict, run_cfg: DictConfig) -> L.LightningModule:
-    """The run's LightningModule with the checkpoint's weights (class weights and threshold too)."""
-    model = instantiate(run_cfg.model)
+    """The run's LightningModule with the checkpoint's weights (class weights and threshold too).
+
+    The network is built without its pretrained weights: the checkpoint's replace them, so a model
+    fine-tuned from hub or file weights is rebuilt offline, without that file.
+    """
+    net = run_cfg.model.net
+    no_fetch = {k: v for k, v in (("pretrained", False), ("weights", None)) if k in net}
+    model = instantiate(OmegaConf.merge(run_cfg.model, {"net": no_fetch}))
     model.load_state_dict(ckpt["state_dict"])
     model.run_config = OmegaConf.to_container(run_cfg)
     return model

@@ -45,6 +45,7 @@ def export(cfg: DictConfig) -> Path:
         "class_names": model.class_names,
         "threshold": float(model.threshold) if model.decision else None,
         "positive_class": model.class_names[model.positive] if model.decision else None,
+        "decision_rule": "positive when softmax(logits)[positive_class] >= threshold" if model.decision else "argmax",
         "onnxruntime_max_abs_diff": max_diff,
         "checkpoint": str(cfg.ckpt_path),
     }

@@ -12,6 +12,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch.utils.data import DataLoader
 
+from voxray.decision import decide
 from voxray.models.classifier import Classifier
 
 GROUPS = ("true_positive", "false_negative", "false_positive")
@@ -28,7 +29,7 @@ def target_layer(net: torch.nn.Module) -> torch.nn.Module:
 @torch.inference_mode()
 def _scores(model: Classifier, loader: DataLoader, positive: int) -> tuple[np.ndarray, np.ndarray]:
     scores, targets = [], []
-    for x, y in loader:
+    for x, y, _ in loader:
         scores.append(model(x.to(model.device)).float().softmax(1)[:, positive].cpu())
         targets.append(y)
     return torch.cat(scores).numpy(), torch.cat(targets).numpy()
@@ -46,7 +47,7 @@ def write_gradcam(model: Classifier, loader: DataLoader, out_dir: str | Path, pe
     model.eval()
     positive, threshold = model.positive, float(model.threshold)
     scores, targets = _scores(model, loader, positive)
-    pred, truth = scores >= threshold, targets == positive
+    pred, truth = decide(torch.from_numpy(scores), threshold).numpy(), targets == positive
     members = {"true_positive": pred & truth, "false_negative": ~pred & truth, "false_positive": pred & ~truth}
     rng = np.random.default_rng(seed)
     folder = Path(out_dir) / "gradcam"
@@ -82,8 +83,8 @@ def _overview(tiles: list[tuple[str, float, np.ndarray]], threshold: float, path
         ax.axis("off")
     for ax, (group, score, img) in zip(axes.flat, tiles):
         ax.imshow(img)
-        ax.set_title(f"{group.replace('_', ' ')}\np={score:.2f}", fontsize=7)
-    fig.suptitle(f"Grad-CAM (threshold {threshold:.3f})", fontsize=9)
+        ax.set_title(f"{group.replace('_', ' ')}\np={score:.4g}", fontsize=7)
+    fig.suptitle(f"Grad-CAM, test split (positive when p >= {threshold:.4g})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,10 +1,22 @@
-"""Recall-oriented classification metrics (torchmetrics; synced across DDP processes)."""
+"""Recall-oriented classification metrics (torchmetrics), computed once per evaluation epoch.
+
+One definition per name:
+- uar: unweighted average recall = mean recall over the classes present in the targets, which is
+  scikit-learn's `balanced_accuracy_score` (the baseline's search metric). A class that only
+  the predictions contain is left out; torchmetrics' macro recall would count it as recall 0.
+- recall/<class>: recall of that class; undefined (None) where the targets lack it.
+- auprc_macro: average precision of each class against the rest, averaged over classes. Binary
+  screening tasks report the positive class's average precision as `auprc` (`voxray.decision`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
@@ -14,36 +26,97 @@ from torchmetrics.classification import (
     MulticlassF1Score,
     MulticlassRecall,
 )
+from torchmetrics.functional.classification import multiclass_recall
+
+from voxray.bootstrap import bootstrap_report
+
+
+def present_class_mean(recall: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """UAR: the mean of per-class `recall` (k,) over the classes whose `support` (k,) is > 0."""
+    return recall[support > 0].mean()
+
+
+class PresentClassRecall(MulticlassRecall):
+    """UAR as a torchmetrics object: macro recall over the classes present in the targets.
+
+    Args:
+        num_classes: number of classes.
+        **kwargs: passed to `MulticlassRecall` (not `average`: per-class recall is averaged here).
+    """
+
+    def __init__(self, num_classes: int, **kwargs: Any) -> None:
+        super().__init__(num_classes, average=None, **kwargs)
+
+    def compute(self) -> torch.Tensor:
+        """The mean recall over classes with support (tp + fn > 0)."""
+        tp, _, _, fn = self._final_state()
+        return present_class_mean(super().compute(), tp + fn)
 
 
 def stage_metrics(num_classes: int, prefix: str) -> MetricCollection:
     """Metrics of one stage, named `prefix/name` (val/uar, test/auroc, ...), updated with probs.
 
-    uar (unweighted average recall = macro recall = balanced accuracy) is the headline metric: on
-    imbalanced classes it rewards finding the rare ones, which accuracy does not.
+    uar is the headline metric: on imbalanced classes it rewards finding the rare ones, which
+    accuracy does not. They are updated once per epoch with the outputs already gathered from
+    every process (each example once), so they must not synchronise again.
     """
-    k = num_classes
+    k, local = num_classes, {"sync_on_compute": False}
     return MetricCollection(
         {
-            "acc": MulticlassAccuracy(k, average="micro"),
-            "uar": MulticlassRecall(k, average="macro"),
-            "f1": MulticlassF1Score(k, average="macro"),
-            "auroc": MulticlassAUROC(k, average="macro"),
-            "auprc": MulticlassAveragePrecision(k, average="macro"),
-            "recall": MulticlassRecall(k, average=None),
-            "confmat": MulticlassConfusionMatrix(k),
+            "acc": MulticlassAccuracy(k, average="micro", **local),
+            "uar": PresentClassRecall(k, **local),
+            "f1": MulticlassF1Score(k, average="macro", **local),
+            "auroc": MulticlassAUROC(k, average="macro", **local),
+            "auprc_macro": MulticlassAveragePrecision(k, average="macro", **local),
+            "recall": MulticlassRecall(k, average=None, **local),
+            "confmat": MulticlassConfusionMatrix(k, **local),
         },
         prefix=f"{prefix}/",
     )
 
 
+@torch.inference_mode()
+def multiclass_report(
+    probs: torch.Tensor, targets: torch.Tensor, groups: ArrayLike | None, class_names: Sequence[str],
+    n_boot: int = 1000, seed: int = 0,
+) -> dict:
+    """UAR and per-class recall of argmax decisions, with 95% confidence intervals over groups.
+
+    Args:
+        probs: (N, k) class probabilities.
+        targets: (N,) class indices.
+        groups: (N,) speaker of each row; None = each row its own group.
+        class_names: the k class names.
+        n_boot: bootstrap draws (1000).
+        seed: seed of the draws (0).
+
+    Returns {"uar": value, "uar_ci95": [lo, hi], "recall/<class>": value or None,
+    "recall/<class>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn}.
+    """
+    k = len(class_names)
+    preds, targets = probs.argmax(dim=1).cpu(), targets.long().cpu()  # (N,), (N,)
+
+    def stat(rows: np.ndarray) -> dict[str, float | None]:
+        idx = torch.from_numpy(rows)
+        recall = multiclass_recall(preds[idx], targets[idx], k, average=None)  # (k,)
+        support = torch.bincount(targets[idx], minlength=k)  # (k,)
+        uar = float(present_class_mean(recall, support))
+        return {"uar": uar} | {f"recall/{c}": float(r) if n > 0 else None  # None: no row of class c
+                               for c, r, n in zip(class_names, recall, support)}
+
+    return bootstrap_report(stat(np.arange(len(targets))), stat, targets.numpy(), groups, n_boot, seed)
+
+
 def flatten(values: dict[str, torch.Tensor], class_names: Sequence[str]) -> tuple[dict[str, float], dict]:
-    """Split computed metrics into loggable scalars (per-class recall as `stage/recall/<class>`)
-    and the rest (confusion matrices) as nested lists."""
+    """Split computed metrics into loggable scalars (per-class recall as `stage/recall/<class>`,
+    only for classes the targets contain: elsewhere it is undefined) and the rest (confusion
+    matrices) as nested lists."""
     scalars, others = {}, {}
+    confmat = next((v for n, v in values.items() if n.endswith("/confmat")), None)
+    present = confmat.sum(dim=1) > 0 if confmat is not None else [True] * len(class_names)
     for name, value in values.items():
         if name.endswith("/recall"):
-            scalars.update({f"{name}/{c}": float(v) for c, v in zip(class_names, value)})
+            scalars.update({f"{name}/{c}": float(v) for c, v, p in zip(class_names, value, present) if p})
         elif value.numel() == 1:
             scalars[name] = float(value)
         else:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from voxray.decision import decide
 from voxray.evaluate import build_model, load_run
 
 SUFFIXES = {".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
@@ -29,11 +33,36 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
     return files
 
 
+def _prepare_one(load: Callable, path: Path) -> tuple[np.ndarray | None, str]:
+    try:
+        array = load(str(path))
+        return (array[0] if isinstance(array, tuple) else array), ""
+    except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
+        return None, f"{type(err).__name__}: {err}"
+
+
+def prepare_inputs(files: Sequence[Path], load: Callable, num_workers: int = 0) -> list[tuple[np.ndarray | None, str]]:
+    """Each file prepared by the training cache's own loader: (array, "") or (None, error message).
+
+    Args:
+        files: input paths.
+        load: the DataModule's `loader()` (decode, resample, denoise, trim / decode, letterbox).
+        num_workers: preparation processes (0 = in this process).
+    """
+    prepare = partial(_prepare_one, load)
+    if num_workers == 0:
+        return [prepare(f) for f in tqdm(files, desc="preparing", unit="file")]
+    with ProcessPoolExecutor(max_workers=num_workers) as pool:
+        return list(tqdm(pool.map(prepare, files, chunksize=8), total=len(files), desc="preparing", unit="file"))
+
+
 def predict(cfg: DictConfig) -> pd.DataFrame:
     """Write predictions.csv and predictions.json into the run folder; returns the table.
 
     One row per input: probabilities per class, the predicted class, and for a screening model
-    the positive-class decision at the stored threshold; a file that fails has its `error` set.
+    the positive-class decision at the stored threshold (`decide`: p >= threshold); a file that
+    fails has its `error` set. Files are prepared in `cfg.num_workers` processes and classified in
+    batches of `cfg.batch_size`.
     """
     ckpt, run_cfg = load_run(cfg.ckpt_path)
     model = build_model(ckpt, run_cfg).eval()
@@ -43,25 +72,16 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     files = expand_inputs(list(cfg.inputs))
     if not files:
         raise ValueError(f"no input files found in {list(cfg.inputs)}")
-    rows = []
-    for path in tqdm(files, desc="predicting", unit="file"):
-        row: dict = {"path": str(path), "error": ""}
-        try:
-            array = load(str(path))
-            array = array[0] if isinstance(array, tuple) else array
-            with torch.inference_mode():
-                probs = model(torch.from_numpy(array).unsqueeze(0).to(device)).float().softmax(1)[0].cpu()
-            row.update({f"p_{c}": float(p) for c, p in zip(model.class_names, probs)})
-            row["predicted"] = model.class_names[int(probs.argmax())]
-            if model.decision:  # a screening model decides at its validation-chosen threshold
-                positive = model.class_names[model.positive]
-                is_positive = bool(probs[model.positive] > model.threshold)
-                row.update({"threshold": float(model.threshold), f"is_{positive}": is_positive})
-                if len(model.class_names) == 2:
-                    row["predicted"] = positive if is_positive else model.class_names[1 - model.positive]
-        except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
-            row["error"] = f"{type(err).__name__}: {err}"
-        rows.append(row)
+    prepared = prepare_inputs(files, load, cfg.num_workers)
+    rows: list[dict] = [{"path": str(path), "error": error} for path, (_, error) in zip(files, prepared)]
+    ready = [i for i, (array, _) in enumerate(prepared) if array is not None]
+    for start in range(0, len(ready), cfg.batch_size):
+        chunk = ready[start : start + cfg.batch_size]
+        batch = torch.from_numpy(np.stack([prepared[i][0] for i in chunk])).to(device)
+        with torch.inference_mode():
+            probs = model(batch).float().softmax(1).cpu()  # (B, k)
+        for i, p in zip(chunk, probs):
+            rows[i].update(_decisions(model, p))
     table = pd.DataFrame(rows)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,3 +90,16 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     bad = table["error"] != ""
     print(f"{len(table) - bad.sum()} predicted, {bad.sum()} failed; see {out / 'predictions.csv'}")
     return table
+
+
+def _decisions(model: torch.nn.Module, probs: torch.Tensor) -> dict:
+    """Probabilities per class and the predicted class; a screening model decides at its threshold."""
+    row: dict = {f"p_{c}": float(p) for c, p in zip(model.class_names, probs)}
+    row["predicted"] = model.class_names[int(probs.argmax())]
+    if model.decision:
+        positive = model.class_names[model.positive]
+        is_positive = bool(decide(probs[model.positive], float(model.threshold)))
+        row.update({"threshold": float(model.threshold), f"is_{positive}": is_positive})
+        if len(model.class_names) == 2:
+            row["predicted"] = positive if is_positive else model.class_names[1 - model.positive]
+    return row

@@ -8,9 +8,10 @@ from pathlib import Path
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from voxray.report import write_stage_report
+from voxray.resume import run_folder_of
 from voxray.tensorboard import log_hparams
 
 
@@ -21,8 +22,22 @@ def instantiate_group(group: DictConfig | None) -> list:
     return [instantiate(c) for c in group.values() if c is not None and "_target_" in c]
 
 
+def continue_run(cfg: DictConfig) -> None:
+    """Resuming from `<run>/checkpoints/last.ckpt` writes into `<run>` again: the checkpoint
+    callback then keeps its best score and path, and TensorBoard continues the same curves."""
+    if not Path(cfg.ckpt_path).expanduser().is_file():
+        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} is not a file; resume from <run>/checkpoints/last.ckpt")
+    run = run_folder_of(cfg.ckpt_path)
+    if run is not None and run != Path(cfg.paths.output_dir).resolve():
+        rank_zero_info(f"resuming the run in {run} (this launch's own log: {cfg.paths.output_dir})")
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(run)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the model of `cfg`; returns the final metrics, `cfg.optimized_metric` among them."""
+    if cfg.get("train", True) and cfg.get("ckpt_path"):
+        continue_run(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)

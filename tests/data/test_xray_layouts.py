@@ -138,19 +138,10 @@ def test_manifest_relative_paths_labels_and_defaults(tmp_path: Path) -> None:
     assert report["layout"] == "manifest" and report["ignored"] == {"not an image": 1}
 
 
-def test_manifest_unknown_label_names_file_line_and_choices(tmp_path: Path) -> None:
-    _image(tmp_path / "a.jpeg")
-    (tmp_path / "labels.csv").write_text("path,label\na.jpeg,normal\na.jpeg,tuberculosis\n")
-    with pytest.raises(ValueError, match=r"labels\.csv, line 3.*'tuberculosis'.*normal"):
-        read_xray_dataset(tmp_path / "labels.csv")
-
-
-def test_manifest_missing_image_or_column_is_an_error(tmp_path: Path) -> None:
-    (tmp_path / "manifest.csv").write_text("path,label\nmissing.jpeg,normal\n")
-    with pytest.raises(ValueError, match="does not exist"):
-        read_xray_dataset(tmp_path)
-    (tmp_path / "manifest.csv").write_text("file,label\nmissing.jpeg,normal\n")
-    with pytest.raises(ValueError, match="missing columns"):
+def test_manifest_missing_column_names_it_and_the_columns_present(tmp_path: Path) -> None:
+    (tmp_path / "manifest.csv").write_text("file,diagnosis\nmissing.jpeg,normal\n")
+    message = r"missing columns \['label', 'path'\]; it has \['file', 'diagnosis'\]"
+    with pytest.raises(ValueError, match=message):
         read_xray_dataset(tmp_path)
 
 
@@ -179,11 +170,61 @@ def test_layout_with_only_non_images_reports_them(tmp_path: Path) -> None:
         ("NORMAL2-IM-0123-0001.jpeg", "IM-0123"),
         ("IM-0115-0001.jpeg", "IM-0115"),
         ("train/NORMAL/IM-0115-0002.dcm", "IM-0115"),
+        ("IM-0011-0001-0002.jpeg", "IM-0011"),  # second view of a film
+        ("NORMAL2-IM-1345-0001-0002.jpeg", "IM-1345"),
+        ("person1234_bacteria_5678_2.jpeg", "person1234"),
+        ("PERSON12_Virus_3.PNG", "person12"),  # any case, any image suffix
+        ("im-0115-0003.jpg", "IM-0115"),
+        # Mendeley ChestXRay2017 v2/v3: the number is the patient, whatever the label.
+        ("NORMAL-1003233-0001.jpeg", "1003233"),
+        ("BACTERIA-7422-0001.jpeg", "7422"),
+        ("virus-9584831-0002.jpeg", "9584831"),
         ("scan_0042.jpeg", "scan_0042"),  # unknown pattern: the stem
     ],
 )
 def test_kermany_patient_id(name: str, patient: str) -> None:
     assert kermany_patient_id(name) == patient
+
+
+def test_mendeley_names_group_one_patient_across_labels(tmp_path: Path) -> None:
+    names = ["train/NORMAL/NORMAL-1003233-0001.jpeg", "train/PNEUMONIA/VIRUS-1003233-0002.jpeg",
+             "train/PNEUMONIA/BACTERIA-7422-0001.jpeg", "test/PNEUMONIA/BACTERIA-7422-0002.jpeg"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")  # the reader lists files, it does not decode them
+
+    table, report = read_xray_dataset(tmp_path, task="subtype")
+
+    assert sorted(zip(table["patient_id"], table["label"])) == [
+        ("1003233", "normal"), ("1003233", "viral"),
+        ("7422", "bacterial"), ("test/7422", "bacterial"),
+    ]
+    assert report["patient_id_fallbacks"] == 0 and report["patient_id_fallback_examples"] == []
+
+
+@pytest.mark.parametrize(
+    ("n_parsed", "n_stray", "warns"), [(20, 0, False), (200, 1, False), (20, 1, True), (2000, 11, True)]
+)
+def test_kermany_names_without_patient_id_are_counted_and_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, n_parsed: int, n_stray: int, warns: bool
+) -> None:
+    names = [f"train/NORMAL/IM-{i:04d}-0001.jpeg" for i in range(n_parsed)]
+    names += [f"train/NORMAL/scan_{i:04d}.jpeg" for i in range(n_stray)]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+
+    with caplog.at_level("WARNING", logger="voxray.data.xray_layouts"):
+        table, report = read_xray_dataset(tmp_path)
+
+    assert report["patient_id_fallbacks"] == n_stray
+    stray = [f"train/NORMAL/scan_{i:04d}.jpeg" for i in range(n_stray)]
+    assert report["patient_id_fallback_examples"] == stray[:5]
+    assert table["patient_id"].nunique() == n_parsed + n_stray
+    warned = [r.getMessage() for r in caplog.records if "patient" in r.getMessage()]
+    assert bool(warned) == warns
+    if warns:
+        assert f"{n_stray} of {n_parsed + n_stray}" in warned[0] and "scan_0000.jpeg" in warned[0]
 
 
 def test_task_classes_are_ordered_and_normal_first_for_binary() -> None:

@@ -13,10 +13,11 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from voxray.data.cache import PreparedArray, cache_key, prepare_array
+from voxray.data.samplers import EpochShuffle
 from voxray.data.splits import SPLITS, check_group_disjoint
 
 
@@ -35,17 +36,21 @@ class Plan:
 
 
 class ArrayDataset(Dataset):
-    """Rows of a memory-mapped array with integer labels; returns (tensor, label)."""
+    """Rows of a memory-mapped array with integer labels; returns (tensor, label, position).
 
-    def __init__(self, data: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> None:
-        self.data, self.rows, self.labels = data, rows, labels
+    The position (index into this dataset) travels with every example so that evaluation can
+    drop the duplicates a distributed sampler pads with, and find each example's group.
+    """
+
+    def __init__(self, data: np.ndarray, rows: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
+        self.data, self.rows, self.labels, self.groups = data, rows, labels, groups
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         # np.array copies out of the memmap: the batch must not pin the mapped pages
-        return torch.from_numpy(np.array(self.data[self.rows[i]])), int(self.labels[i])
+        return torch.from_numpy(np.array(self.data[self.rows[i]])), int(self.labels[i]), i
 
 
 class ArrayDataModule(L.LightningDataModule):
@@ -59,6 +64,9 @@ class ArrayDataModule(L.LightningDataModule):
         report_dir: the run folder; the data report and skip list are written there.
         batch_size: per-device batch size.
         num_workers: DataLoader workers (the same number prepares the cache; 0 = in-process).
+        seed: the training order's seed (each epoch's shuffle depends on it and the epoch only).
+        max_skip_fraction: stop when more than this share of the files cannot be prepared (0.05;
+            None: never); the finished cache stays, so a rerun with a higher limit does no work.
     """
 
     def __init__(
@@ -70,8 +78,11 @@ class ArrayDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 2,
         synthetic: dict | None = None,
+        seed: int = 0,
+        max_skip_fraction: float | None = 0.05,
     ) -> None:
         super().__init__()
+        self.seed, self.max_skip_fraction = seed, max_skip_fraction
         self.root = root
         self.synthetic = dict(synthetic or {})
         self.classes = list(classes)
@@ -119,6 +130,7 @@ class ArrayDataModule(L.LightningDataModule):
         return prepare_array(
             pd.DataFrame({"path": files}), plan.load, plan.shape, plan.dtype, folder,
             num_workers=self.num_workers, desc=f"preparing {type(self).__name__}",
+            max_skip_fraction=self.max_skip_fraction,
         )
 
     def prepare_data(self) -> None:
@@ -136,7 +148,7 @@ class ArrayDataModule(L.LightningDataModule):
         for split in SPLITS:
             part = table[table["split"] == split]
             self.datasets[split] = ArrayDataset(
-                prepared.data, part["row"].to_numpy(), part["label"].to_numpy()
+                prepared.data, part["row"].to_numpy(), part["label"].to_numpy(), part["group"].astype(str).to_numpy()
             )
         if len(self.datasets["train"]) == 0:
             raise ValueError(
@@ -169,6 +181,9 @@ class ArrayDataModule(L.LightningDataModule):
             f"data: {report['rows']} clips/images per split; {len(prepared.skipped)} files skipped "
             f"(see skipped.csv); excluded by label: {plan.report.get('excluded', {})}"
         )
+        report["group_check"] = group_check(table["group"], plan.group_name)
+        if report["group_check"].startswith("vacuous"):
+            rank_zero_warn(f"{plan.group_name}-disjoint split: {report['group_check']}")
         if self.report_dir is not None and self.trainer_is_rank_zero():
             self.report_dir.mkdir(parents=True, exist_ok=True)
             (self.report_dir / "data_report.json").write_text(json.dumps(report, indent=2, default=int))
@@ -179,10 +194,16 @@ class ArrayDataModule(L.LightningDataModule):
         return self.trainer is None or self.trainer.is_global_zero
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        # one process: an order that depends on (seed, epoch) only, so a resumed run sees the same
+        # batches; several: Lightning's DistributedSampler, which is seeded per epoch likewise
+        distributed = self.trainer is not None and self.trainer.world_size > 1
+        sampler = EpochShuffle(len(dataset), self.seed) if shuffle and not distributed else None
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
@@ -197,6 +218,18 @@ class ArrayDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def group_check(groups: pd.Series, name: str) -> str:
+    """What the {name}-disjointness check of this table can show: "vacuous: ..." when every file is
+    its own group (no speaker / patient ids in the data), so no split could ever fail it."""
+    if groups.duplicated().any():
+        return f"meaningful: {groups.nunique()} {name}s, {(groups.value_counts() > 1).sum()} with several files"
+    return (
+        f"vacuous: every file is its own {name} group (as when the data has no {name} ids: the Kaggle "
+        f"Common Voice copy, COVID-19 Radiography), so one {name}'s files can sit in train and test "
+        f"unnoticed; test metrics may be optimistic"
+    )
 
 
 def _stat(path: str) -> tuple[int, int]:

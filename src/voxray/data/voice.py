@@ -12,6 +12,9 @@ from voxray.data.datamodule import ArrayDataModule, Plan
 from voxray.data.splits import group_split
 
 TARGETS = ("age", "gender")
+# Part of the cache key: bump it whenever `load_clip`'s output changes, so that no cache prepared
+# by older code is reused (the file list and CleanParams are in the key already).
+CLIP_PREPARATION = "load_clip-v2"
 
 
 class VoiceDataModule(ArrayDataModule):
@@ -25,7 +28,8 @@ class VoiceDataModule(ArrayDataModule):
         classes: the class names of `target` (the config interpolates them from `labels`).
         clean: `CleanParams` fields (sample_rate, clip_seconds, denoise, trim_top_db, min_seconds).
         use_official_splits: use the dataset's train/dev/test files when present.
-        val_fraction, test_fraction, seed: the speaker-disjoint split when there are no split files.
+        val_fraction, test_fraction, seed: the speaker-disjoint split when there are no split
+            files (the seed also orders training batches).
         **kwargs: `ArrayDataModule` arguments (cache_dir, report_dir, batch_size, num_workers,
             synthetic: `build_voice_corpus` arguments for the embedded corpus).
     """
@@ -43,7 +47,7 @@ class VoiceDataModule(ArrayDataModule):
         seed: int = 0,
         **kwargs,
     ) -> None:
-        super().__init__(root=root, classes=classes, **kwargs)
+        super().__init__(root=root, classes=classes, seed=seed, **kwargs)
         if target not in TARGETS:
             raise ValueError(f"data.target must be one of {TARGETS}, got {target!r}")
         self.target = target
@@ -52,7 +56,7 @@ class VoiceDataModule(ArrayDataModule):
         self.label_maps = {t: dict(labels[t]["map"]) for t in TARGETS}
         self.clean = CleanParams(**clean)
         self.use_official_splits = use_official_splits
-        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
 
     def build_synthetic(self, folder: Path) -> Path:
         from voxray.synth.voice import build_voice_corpus  # only needed without a data root
@@ -80,6 +84,7 @@ class VoiceDataModule(ArrayDataModule):
             "target": self.target,
             "clips_listed": len(raw),
             "clips_usable_for_any_target": int(usable.sum()),
+            **raw.attrs.get("report", {}),
             **label_report,
         }
         return Plan(
@@ -87,7 +92,7 @@ class VoiceDataModule(ArrayDataModule):
             load=self.loader(),
             shape=(self.clean.length,),
             dtype="int16",
-            key_parts=[self.clean.as_dict()],
+            key_parts=[self.clean.as_dict(), {"loader": CLIP_PREPARATION}],
             group_name="speaker",
             report=report,
             files=raw.loc[usable, "path"].tolist(),

@@ -36,7 +36,7 @@ class XrayDataModule(ArrayDataModule):
         test_fraction: test share for layouts without an official test split (0.15).
         use_official_val: use Kermany's 16-image val folder as is (False).
         allow_leakage: train even if an image appears in two splits (False).
-        seed: split seed.
+        seed: split seed (it also orders training batches).
         **kwargs: `ArrayDataModule` arguments (cache_dir, report_dir, batch_size, num_workers,
             synthetic: `build_xray_corpus` arguments for the embedded set).
     """
@@ -55,14 +55,14 @@ class XrayDataModule(ArrayDataModule):
         seed: int = 0,
         **kwargs,
     ) -> None:
-        super().__init__(root=root, classes=classes, **kwargs)
+        super().__init__(root=root, classes=classes, seed=seed, **kwargs)
         if task not in XRAY_TASK_CLASSES:
             raise ValueError(f"data.task must be one of {list(XRAY_TASK_CLASSES)}, got {task!r}")
         for name, names in {**(task_classes or {}), task: classes}.items():
             if tuple(names) != XRAY_TASK_CLASSES.get(name):
                 raise ValueError(f"classes of task {name!r} must be {XRAY_TASK_CLASSES.get(name)}, got {list(names)}")
         self.task, self.image_size = task, image_size
-        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.use_official_val, self.allow_leakage = use_official_val, allow_leakage
 
     def build_synthetic(self, folder: Path) -> Path:

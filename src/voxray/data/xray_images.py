@@ -1,34 +1,45 @@
 """Decode chest X-ray files (JPEG, PNG, TIFF, DICOM) to 8-bit grayscale squares, and hash them.
 
-Every decoder failure surfaces as `XrayDecodeError`, so the caching step can skip a bad file and
-report it instead of dying on the ten different exception types Pillow and pydicom raise.
+Every problem of the file itself surfaces as `XrayDecodeError` (a `SkipFile`), so the caching step
+can skip a bad file and report it instead of dying on the ten different exception types Pillow and
+pydicom raise. An I/O error of the disk (an `OSError` with an errno, e.g. EIO) is not the file's
+fault: it propagates, so the run stops and the next one retries the file.
 """
 
 import hashlib
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+from voxray.data.cache import SkipFile
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 # ITU-R 601 luma, the weights Pillow's own "L" conversion uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
-class XrayDecodeError(ValueError):
-    """A file that cannot be decoded as an image (corrupt, truncated, empty, or not an image)."""
+class XrayDecodeError(SkipFile, ValueError):
+    """A file that cannot be decoded as an image (missing, empty, truncated, corrupt, too large)."""
 
 
 def load_xray(path: str | Path, size: int = 256) -> np.ndarray:
     """Decode an X-ray file to a letterboxed uint8 grayscale square.
 
     The longer side is scaled to `size` and the shorter side padded symmetrically with black, so
-    no anatomy is cropped (a centre crop can cut off costophrenic angles or apices, exactly where
-    effusions and upper-lobe opacities sit); black is also what air looks like on a radiograph.
+    the cache crops no anatomy; black is also what air looks like on a radiograph. The network
+    then sees a crop of this square (`XrayFrontEnd`): in evaluation the centre `crop_fraction`
+    (0.875) of its side, which on a portrait film trims ~6% off the top and bottom (apices,
+    costophrenic angles lie close to those edges); in training random crops of 75-100% of its area.
     8-bit sources keep their grey levels; deeper sources (16-bit PNG/TIFF, 32-bit, DICOM) stay in
     float until the end and are mapped linearly from their actual [min, max] to [0, 255].
+    An image whose header declares more pixels than Pillow's decompression-bomb limit
+    (`Image.MAX_IMAGE_PIXELS`, about 89 million) is refused before any pixel is decoded.
 
     Args:
         path: image file; DICOM is recognised by suffix (.dcm/.dicom) or its "DICM" magic.
@@ -38,27 +49,55 @@ def load_xray(path: str | Path, size: int = 256) -> np.ndarray:
         uint8 array (size, size).
 
     Raises:
-        XrayDecodeError: the file is missing, empty, truncated, corrupt, or not an image.
+        XrayDecodeError: the file is missing, empty, truncated, corrupt, too large, or not an image.
+        OSError: reading failed (errno set, e.g. EIO on a flaky network mount).
     """
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
     path = Path(path)
+    _check_file(path)
     try:
-        if path.stat().st_size == 0:
-            raise XrayDecodeError(f"cannot decode {path}: empty file")
-        if _is_dicom(path):
-            pixels, low, high = _decode_dicom(path)
-        else:
-            pixels, low, high = _decode_pillow(path)
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its limit, then decodes anyway: refuse instead.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if _is_dicom(path):
+                pixels, low, high = _decode_dicom(path)
+            else:
+                pixels, low, high = _decode_pillow(path)
     except XrayDecodeError:
         raise
-    # Decoders raise OSError, SyntaxError, struct.error, AttributeError, ... on corrupt input;
+    except UnidentifiedImageError as error:  # an OSError subclass: before OSError
+        raise XrayDecodeError(
+            f"cannot decode {path}: not an image: Pillow recognises no image format in it"
+        ) from error
+    except OSError as error:
+        if error.errno is not None:  # the operating system's error, not the decoder's
+            raise
+        raise XrayDecodeError(f"cannot decode {path}: {type(error).__name__}: {error}") from error
+    except _BOMB as error:
+        reason = str(error).split(",")[0]  # "Image size (N pixels) exceeds limit of M pixels"
+        raise XrayDecodeError(f"cannot decode {path}: refused without decoding: {reason}") from error
+    except MemoryError:  # this machine's limit, not the file's fault
+        raise
+    # Decoders raise SyntaxError, struct.error, AttributeError, ... on corrupt input;
     # the caller needs one type to catch, with the cause kept in the chain.
     except Exception as error:
         raise XrayDecodeError(f"cannot decode {path}: {type(error).__name__}: {error}") from error
     if pixels.ndim != 2 or min(pixels.shape) == 0:
         raise XrayDecodeError(f"cannot decode {path}: decoded to shape {pixels.shape}")
     return _letterbox_to_uint8(pixels, low, high, size)
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a missing, non-regular or empty file with that fact as the reason."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise XrayDecodeError(f"cannot decode {path}: not found") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise XrayDecodeError(f"cannot decode {path}: not a regular file")
+    if info.st_size == 0:
+        raise XrayDecodeError(f"cannot decode {path}: empty file (0 bytes)")
 
 
 def pixel_digest(img: np.ndarray) -> str:
@@ -114,6 +153,13 @@ def _decode_dicom(path: Path) -> tuple[np.ndarray, float, float]:
     dataset = pydicom.dcmread(path, force=True)
     if "PixelData" not in dataset:
         raise XrayDecodeError(f"cannot decode {path}: DICOM file without Pixel Data")
+    rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and rows * columns > limit:  # the same limit as for Pillow's formats
+        raise XrayDecodeError(
+            f"cannot decode {path}: refused without decoding: Image size ({rows * columns} pixels, "
+            f"{rows} rows x {columns} columns) exceeds limit of {limit} pixels"
+        )
     stored = dataset.pixel_array
     if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
         stored = stored[0]  # multi-frame: the first frame is the radiograph

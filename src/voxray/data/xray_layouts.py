@@ -7,14 +7,24 @@ Layouts (auto-detected at the given folder or up to two levels below it):
   manifest     root/manifest.csv, or a .csv path: path,label[,patient_id][,split]
 DICOM (.dcm) files are accepted wherever a JPEG or PNG is. Files that are not used are counted by
 reason in the report, never dropped silently.
+
+A manifest lists paths relative to its own folder, the data root; a path that is absolute or
+whose `..` parts lead out of the root is refused (`voxray.data.paths.inside`).
 """
 
+import csv
+import logging
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+
+from voxray.data.paths import inside
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"})
 SPLITS = ("train", "val", "test")
@@ -44,8 +54,18 @@ BINARY_LABEL = {
 # Kermany-style spellings a manifest may use for the subtype labels.
 _LABEL_ALIASES = {"bacteria": "bacterial", "virus": "viral"}
 _RADIOGRAPHY_FOLDERS = frozenset(XRAY_TASK_CLASSES["radiography"])
-_PERSON_ID = re.compile(r"^(person\d+)(?:_|$)", re.IGNORECASE)
-_IM_ID = re.compile(r"(?:^|-)(IM-\d+)-\d+$", re.IGNORECASE)
+# Kermany file-name patterns -> patient id (matched on the stem, any case):
+#   person1234_bacteria_5678[_2], person1234_virus_567      -> person1234 (pneumonia, Kaggle)
+#   [NORMAL2-]IM-0115-0001[-0002] (second view)             -> IM-0115    (normal, Kaggle)
+#   NORMAL-1003233-0001, BACTERIA-7422-0001, VIRUS-958-0001 -> 1003233    (Mendeley v2/v3)
+# Mendeley's number identifies the patient under every label, so it stands alone.
+_PATIENT_PATTERNS = (
+    (re.compile(r"^person(\d+)(?:_|$)", re.IGNORECASE), "person{}"),
+    (re.compile(r"^(?:normal\d*-)?IM-(\d+)(?:-\d+)+$", re.IGNORECASE), "IM-{}"),
+    (re.compile(r"^(?:normal|bacteria|virus)-(\d+)-\d+$", re.IGNORECASE), "{}"),
+)
+# Warn when more stems than this (or this share of the images) match no pattern.
+_FALLBACK_WARN_COUNT, _FALLBACK_WARN_SHARE, _FALLBACK_EXAMPLES = 10, 0.01, 5
 
 
 def read_xray_dataset(root: str | Path, task: str = "binary") -> tuple[pd.DataFrame, dict]:
@@ -59,7 +79,9 @@ def read_xray_dataset(root: str | Path, task: str = "binary") -> tuple[pd.DataFr
     Returns:
         (table, report): table columns path (absolute), label (a name in XRAY_TASK_CLASSES[task]),
         patient_id, split ("train"/"val"/"test", "" where the layout has none), source (layout);
-        report holds layout, root, n_images, ignored (count by reason) and ignored_files.
+        report holds layout, root, n_images, ignored (count by reason) and ignored_files; for
+        Kermany also patient_id_fallbacks (files whose name has no patient-id pattern, each its
+        own patient) and patient_id_fallback_examples.
     """
     if task not in XRAY_TASK_CLASSES:
         raise ValueError(f"unknown task {task!r}; choose one of {sorted(XRAY_TASK_CLASSES)}")
@@ -82,23 +104,47 @@ def read_xray_dataset(root: str | Path, task: str = "binary") -> tuple[pd.DataFr
         "ignored": _count(ignored),
         "ignored_files": [str(path) for path, _ in ignored],
     }
+    if layout == "kermany":
+        report.update(_patient_id_fallbacks(table, base))
     return table, report
 
 
 def kermany_patient_id(name: str) -> str:
     """Patient id from a Kermany file name; the file stem when the name has no known pattern.
 
-    person1234_bacteria_5678.jpeg -> person1234; NORMAL2-IM-0123-0001.jpeg -> IM-0123 (the
+    person1234_bacteria_5678.jpeg -> person1234; NORMAL2-IM-0123-0001-0002.jpeg -> IM-0123 (the
     NORMAL2 batch prefix is dropped, so IM-0123 in both batches counts as one patient: merging
-    can only make a split coarser, never leak). An unparseable name falls back to its stem,
-    a patient of one image, so a stray file never blocks reading the dataset.
+    can only make a split coarser, never leak); Mendeley's BACTERIA-7422-0001.jpeg -> 7422.
+    An unparseable name falls back to its stem, a patient of one image, so a stray file never
+    blocks reading the dataset; read_xray_dataset counts those.
 
     Args:
         name: file name or path.
     """
     stem = Path(name).stem
-    match = _PERSON_ID.match(stem) or _IM_ID.search(stem)
-    return match.group(1) if match else stem
+    return _parse_patient_id(stem) or stem
+
+
+def _parse_patient_id(stem: str) -> str | None:
+    """Patient id of a Kermany or Mendeley file stem, or None when no pattern matches."""
+    for pattern, template in _PATIENT_PATTERNS:
+        if match := pattern.match(stem):
+            return template.format(match.group(1))
+    return None
+
+
+def _patient_id_fallbacks(table: pd.DataFrame, base: Path) -> dict:
+    """Count the files whose name gave no patient id, and warn when they are more than a few."""
+    stray = [Path(p) for p in table["path"] if _parse_patient_id(Path(p).stem) is None]
+    examples = [path.relative_to(base).as_posix() for path in stray[:_FALLBACK_EXAMPLES]]
+    if len(stray) > min(_FALLBACK_WARN_COUNT, _FALLBACK_WARN_SHARE * len(table)):
+        log.warning(
+            "%d of %d Kermany file names match no patient-id pattern (e.g. %s); each counts as its "
+            "own patient, so one patient's films may straddle splits. Rename them to a Kermany "
+            "pattern or list patient_id in a manifest.csv",
+            len(stray), len(table), ", ".join(examples),
+        )
+    return {"patient_id_fallbacks": len(stray), "patient_id_fallback_examples": examples}
 
 
 def _detect_layout(root: Path) -> tuple[str, Path]:
@@ -174,39 +220,77 @@ def _read_radiography(base: Path, task: str, ignored: list) -> list[tuple]:
 
 
 def _read_manifest(csv_path: Path, task: str, ignored: list) -> list[tuple]:
-    """Rows of a manifest CSV; paths are relative to the CSV's folder."""
-    sheet = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = {"path", "label"} - set(sheet.columns)
-    if missing:
-        raise ValueError(
-            f"{csv_path}: missing columns {sorted(missing)}; need path,label[,patient_id][,split]"
-        )
+    """Rows of a manifest CSV; paths are relative to the CSV's folder and must stay inside it.
+
+    Unknown labels, files listed twice (the first row wins) and files not found are counted in
+    `ignored`; a path leaving the folder, an unknown split or a malformed row is an error.
+    """
+    root = csv_path.parent
     allowed = _allowed_labels(task)
-    rows = []
-    for number, record in enumerate(sheet.to_dict("records"), start=2):  # line 1 is the header
-        where = f"{csv_path}, line {number}"
-        label = _norm(record["label"])
-        label = _LABEL_ALIASES.get(label, label)
-        if label not in allowed:
+    rows, seen = [], set()
+    for line, record in _manifest_records(csv_path):
+        where = f"{csv_path}, line {line}"
+        resolved = inside(root, record["path"].strip())
+        if resolved is None:
             raise ValueError(
-                f"{where}: label {record['label']!r} is not one of {sorted(allowed)} "
-                f"for task {task!r}"
+                f"{where}: path {record['path'].strip()!r} leaves the data root {root}; "
+                "list images by paths relative to the manifest's folder"
             )
+        path = Path(resolved)
         split = _norm(record.get("split", ""))
         if split not in ("", *SPLITS):
             raise ValueError(
                 f"{where}: split {record['split']!r} is not one of {list(SPLITS)} or empty"
             )
-        path = Path(os.path.abspath(csv_path.parent / record["path"]))
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            ignored.append((path, "not an image"))
+        raw_label = record["label"].strip()
+        label = _LABEL_ALIASES.get(_norm(raw_label), _norm(raw_label))
+        if path in seen:
+            ignored.append((path, "listed again (first row kept)"))
             continue
-        if not path.is_file():
-            raise ValueError(f"{where}: image file {path} does not exist")
-        patient = record.get("patient_id", "").strip() or path.stem
-        label = BINARY_LABEL[label] if task == "binary" else label
-        rows.append((str(path), label, patient, split, "manifest"))
+        seen.add(path)
+        if label not in allowed:
+            ignored.append((path, f"unknown label {raw_label!r}" if raw_label else "blank label"))
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            ignored.append((path, "not an image"))
+        elif not path.is_file():
+            ignored.append((path, "listed but not found"))
+        else:
+            patient = record.get("patient_id", "").strip() or path.stem
+            label = BINARY_LABEL[label] if task == "binary" else label
+            rows.append((str(path), label, patient, split, "manifest"))
     return rows
+
+
+def _manifest_records(csv_path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row as {column: text}) of a UTF-8 CSV; header names are stripped and lowered.
+
+    Read with the csv module so a row with extra fields is caught on any line (pandas silently
+    turns an extra field on the first row into an index). A BOM and CRLF endings are accepted.
+    """
+    with open(csv_path, encoding="utf-8-sig", newline="") as file:
+        reader = csv.reader(file)
+        try:
+            header = [name.strip().lower() for name in next(reader, [])]
+            missing = sorted({"path", "label"} - set(header))
+            if missing:
+                raise ValueError(
+                    f"{csv_path}: missing columns {missing}; it has {header}; "
+                    "need path,label[,patient_id][,split]"
+                )
+            for row in reader:
+                if len(row) > len(header):
+                    raise ValueError(
+                        f"{csv_path}, line {reader.line_num}: {len(row)} fields but the header has "
+                        f"{len(header)}; quote fields that contain commas"
+                    )
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, dict(zip(header, row + [""] * (len(header) - len(row))))
+        except UnicodeDecodeError as error:
+            message = f"{csv_path} is not UTF-8 text ({error.reason}); save it as UTF-8 CSV"
+            raise ValueError(message) from None
+        except csv.Error as error:
+            message = f"{csv_path}, line {reader.line_num}: not readable as CSV ({error})"
+            raise ValueError(message) from None
 
 
 def _candidate_files(base: Path, ignored: list) -> list[tuple[Path, tuple[str, ...]]]:

@@ -56,7 +56,7 @@ def voice_figures(
                          f"whose {target} label maps to a class. Top: all splits; bottom: per split.")]
     steps = "denoised, " if datamodule.clean.denoise else ""
     for i, (_, row) in enumerate(pick_examples(table, n_examples, rng).iterrows()):
-        before = decode(row["path"], datamodule.clean.sample_rate)
+        before = decode(row["path"], datamodule.clean.sample_rate, datamodule.clean.max_seconds)
         after = datamodule.data[row["row"]].astype(np.float32) / 32768.0
         who = (f"speaker {row['client_id'][:8]}, age {row['age'] or '(blank)'}, gender "
                f"{row['gender'] or '(blank)'}, {row['split']}")

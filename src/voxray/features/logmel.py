@@ -69,13 +69,16 @@ class VoiceFrontEnd(nn.Module):
         logmel: `LogMel` settings.
         specaugment: `SpecAugment` settings, or None for no masking.
         gain_db: training-time random gain range +-gain_db (6); 0 disables.
+        augment: apply gain and SpecAugment in training (True); False for debug=overfit.
     """
 
-    def __init__(self, logmel: LogMel, specaugment: SpecAugment | None = None, gain_db: float = 6.0) -> None:
+    def __init__(
+        self, logmel: LogMel, specaugment: SpecAugment | None = None, gain_db: float = 6.0, augment: bool = True
+    ) -> None:
         super().__init__()
         self.logmel = logmel
         self.specaugment = specaugment
-        self.gain_db = gain_db
+        self.gain_db, self.augment = gain_db, augment
         # Per-mel-bin standardisation learnt from the data (running stats), as in PANNs' bn0:
         # no dataset statistics pass is needed and the constants travel in the checkpoint.
         self.norm = nn.BatchNorm2d(logmel.mel.n_mels, affine=False)
@@ -84,11 +87,12 @@ class VoiceFrontEnd(nn.Module):
         """(B, L) int16 -> (B, 1, n_mels, T) float32."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
             x = wave.float() / 32768.0
-            if self.training and self.gain_db > 0:
+            augment = self.training and self.augment
+            if augment and self.gain_db > 0:
                 db = (torch.rand(x.shape[0], 1, device=x.device) * 2 - 1) * self.gain_db
                 x = x * 10 ** (db / 20)
             x = self.logmel(x)  # (B, 1, F, T)
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)  # BN over the F axis
-            if self.training and self.specaugment is not None:
+            if augment and self.specaugment is not None:
                 x = self.specaugment(x)
             return x

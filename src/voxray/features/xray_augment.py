@@ -29,6 +29,7 @@ class XrayFrontEnd(nn.Module):
         rotate_deg: max rotation (7).
         translate: max shift as a fraction of the side (0.05).
         brightness, contrast: max relative jitter (0.15, 0.15).
+        augment: draw the training augmentation (True); False trains on the eval crop (debug=overfit).
     """
 
     def __init__(
@@ -43,13 +44,14 @@ class XrayFrontEnd(nn.Module):
         translate: float = 0.05,
         brightness: float = 0.15,
         contrast: float = 0.15,
+        augment: bool = True,
     ) -> None:
         super().__init__()
         if in_chans not in (1, 3):
             raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
         self.crop_size, self.crop_fraction, self.in_chans = crop_size, crop_fraction, in_chans
         self.scale, self.rotate_deg, self.translate = tuple(scale), rotate_deg, translate
-        self.brightness, self.contrast = brightness, contrast
+        self.brightness, self.contrast, self.augment = brightness, contrast, augment
         self.register_buffer("mean", torch.zeros(1, 1, 1, 1), persistent=False)
         self.register_buffer("std", torch.ones(1, 1, 1, 1), persistent=False)
         self._fixed = mean is not None and std is not None
@@ -75,7 +77,7 @@ class XrayFrontEnd(nn.Module):
         def uniform(lo: float, hi: float) -> torch.Tensor:
             return torch.empty(b, device=device).uniform_(lo, hi)
 
-        if self.training:
+        if self.training and self.augment:
             zoom = uniform(*self.scale).sqrt() * self.crop_fraction  # side fraction kept
             angle = uniform(-self.rotate_deg, self.rotate_deg) * math.pi / 180
             shift = torch.stack([uniform(-self.translate, self.translate) for _ in range(2)], 1) * 2
@@ -93,7 +95,7 @@ class XrayFrontEnd(nn.Module):
             b = x.shape[0]
             grid = F.affine_grid(self._theta(b, x.device), [b, 1, self.crop_size, self.crop_size], align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            if self.training:
+            if self.training and self.augment:
                 mu = x.mean(dim=(2, 3), keepdim=True)
                 c = 1 + (torch.rand(b, 1, 1, 1, device=x.device) * 2 - 1) * self.contrast
                 br = (torch.rand(b, 1, 1, 1, device=x.device) * 2 - 1) * self.brightness

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import timm
+from huggingface_hub import constants, get_session
 from torch import nn
+
+from voxray.checks import UserError
+
+HUB_PROBE_SECONDS = 5.0
+
+
+class PretrainedWeightsUnavailable(UserError, RuntimeError):
+    """Hub weights asked for while the hub cannot be reached and no cached copy exists."""
 
 
 def create_backbone(
@@ -37,14 +48,41 @@ def create_backbone(
         net.has_pretrained_weights = True
         return net
     try:
-        net = timm.create_model(name, pretrained=pretrained, **kwargs)
+        with _offline_unless_hub_answers() if pretrained else nullcontext():
+            net = timm.create_model(name, pretrained=pretrained, **kwargs)
         net.has_pretrained_weights = pretrained  # read by BackboneFreeze
         return net
     except Exception as err:
         if not pretrained:
             raise
-        raise RuntimeError(
+        raise PretrainedWeightsUnavailable(
             f"could not fetch pretrained weights for {name!r} ({type(err).__name__}: {err}). "
             f"Offline? Pass a local file with model.net.weights=/path/to/{name}.safetensors, "
             f"or train from scratch with model.net.pretrained=false."
         ) from err
+
+
+@contextmanager
+def _offline_unless_hub_answers() -> Iterator[None]:
+    """Fetch in huggingface_hub's offline mode when the hub does not answer.
+
+    Offline mode still loads a cached copy and fails at once without one, where the online client
+    retries an unreachable host with back-off for about a minute per file.
+    """
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = previous or not _hub_answers()  # read by huggingface_hub per request
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
+def _hub_answers() -> bool:
+    """One HEAD request through the hub's own client (its endpoint, proxies and certificates)."""
+    import httpx2  # the HTTP client huggingface_hub is built on
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_SECONDS)
+    except httpx2.TransportError:  # DNS, refused, no route, timeout, proxy or TLS failure
+        return False
+    return True

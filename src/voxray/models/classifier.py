@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -13,7 +14,8 @@ from torch import nn
 
 from voxray.decision import binary_metrics, binary_report, choose_threshold
 from voxray.losses import class_weights
-from voxray.metrics import flatten, stage_metrics
+from voxray.metrics import flatten, multiclass_report, stage_metrics
+from voxray.models.outputs import EpochOutputs
 from voxray.tensorboard import log_eval_epoch
 
 
@@ -27,10 +29,12 @@ class Classifier(L.LightningModule):
         optimizer: callable `params -> Optimizer` (partial).
         scheduler: callable `optimizer -> LRScheduler` (partial), or None.
         loss: `weighting` (balanced | none | manual), `manual_weights`, `label_smoothing`.
-        decision: for a screening task, `positive_class` (e.g. pneumonia), `target_sensitivity`
-            (0.95) and `n_boot` (1000): each validation epoch picks the threshold with the best
+        decision: for a screening task, `positive_class` (e.g. pneumonia) and
+            `target_sensitivity` (0.95): each validation epoch picks the threshold with the best
             specificity at that sensitivity (stored in the checkpoint), and the test reports
-            metrics at it and at 0.5 with bootstrap 95% CIs. None for plain argmax decisions.
+            metrics at it and at 0.5. None for plain argmax decisions.
+        n_boot: bootstrap draws for the test metrics' 95% CIs (1000), resampling speakers or
+            patients (not clips or films) within each class.
     """
 
     def __init__(
@@ -42,6 +46,7 @@ class Classifier(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         loss: Mapping[str, Any] | None = None,
         decision: Mapping[str, Any] | None = None,
+        n_boot: int = 1000,
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
@@ -57,13 +62,13 @@ class Classifier(L.LightningModule):
         # A buffer, so the weights computed from the training split travel in the checkpoint.
         self.register_buffer("class_weights", torch.ones(k))
         self.decision = dict(decision) if decision else None
+        self.n_boot = n_boot
         if self.decision:
             if self.decision["positive_class"] not in self.class_names:
                 raise ValueError(f"decision.positive_class must be one of {self.class_names}")
             self.positive = self.class_names.index(self.decision["positive_class"])
         self.register_buffer("threshold", torch.tensor(0.5))
-        self._probs: list[torch.Tensor] = []  # this eval epoch's outputs, for curves and threshold
-        self._targets: list[torch.Tensor] = []
+        self._outputs = EpochOutputs()  # this eval epoch's outputs: metrics, curves and threshold
         self._examples: tuple[torch.Tensor, ...] | None = None
         self.metrics = nn.ModuleDict({s: stage_metrics(k, s) for s in ("val", "test")})
         self.run_config: dict = {}  # resolved Hydra config, stored in checkpoints for eval/predict
@@ -81,53 +86,62 @@ class Classifier(L.LightningModule):
         """Raw batch -> logits (B, k)."""
         return self.net(self.frontend(batch))
 
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(
-            logits.float(), y, weight=self.class_weights, label_smoothing=self.loss_cfg["label_smoothing"]
-        )
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return F.cross_entropy(logits.float(), y, weight=self.class_weights,
+                               label_smoothing=self.loss_cfg["label_smoothing"], reduction=reduction)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y, _ = batch
         loss = self._loss(self(x), y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
-    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str) -> None:
-        x, y = batch
+    def _eval_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        x, y, index = batch
         inputs = self.frontend(x)  # (B, C, H, W)
         logits = self.net(inputs)
-        self.log(f"{stage}/loss", self._loss(logits, y), on_epoch=True, sync_dist=True, batch_size=len(y))
         probs = logits.float().softmax(dim=1)
-        self.metrics[stage].update(probs, y)
-        self._probs.append(probs)
-        self._targets.append(y)
+        self._outputs.add(index, probs, y, self._loss(logits, y, reduction="none"), self.class_weights[y])
         if batch_idx == 0:
             self._examples = (inputs[:8].float().cpu(), y[:8].cpu(), probs[:8].cpu())
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "val")
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "test")
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx)
+
+    def _groups(self, stage: str, index: torch.Tensor) -> np.ndarray | None:
+        """Speaker / patient of each evaluated example, for the group bootstrap (None without a DataModule)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        datasets = getattr(datamodule, "datasets", {})
+        return datasets[stage].groups[index.numpy()] if stage in datasets else None
 
     def _eval_epoch_end(self, stage: str) -> None:
-        scalars, others = flatten(self.metrics[stage].compute(), self.class_names)
-        self.metrics[stage].reset()
+        out = self._outputs.gather(self)  # every example once, on every process
+        probs, targets = out["probs"], out["targets"]
+        metrics = self.metrics[stage]
+        metrics.update(probs, targets)
+        scalars, others = flatten(metrics.compute(), self.class_names)
+        metrics.reset()
+        scalars[f"{stage}/loss"] = float(out["loss"])
+        scalars[f"{stage}/n_examples"] = len(targets)
         headline = f"{stage}/uar"
         self.log(headline, scalars[headline], prog_bar=True)
         self.log_dict({k: v for k, v in scalars.items() if k != headline})
         self.final_metrics[stage] = {**scalars, **others}
-        probs = self.all_gather(torch.cat(self._probs)).flatten(0, -2).float().cpu()  # (N, k)
-        targets = self.all_gather(torch.cat(self._targets)).flatten().cpu()
-        self._probs, self._targets = [], []
+        if stage == "test":
+            groups = self._groups(stage, out["index"])
+            report = multiclass_report(probs, targets, groups, self.class_names, self.n_boot)
+            self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in report.items()})
         if self.decision:
-            self._decide(stage, probs[:, self.positive], (targets == self.positive).long())
+            self._decide(stage, probs[:, self.positive], (targets == self.positive).long(), out["index"])
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger) and self.trainer.is_global_zero:
                 log_eval_epoch(logger, stage, self.current_epoch, self.class_names, others[f"{stage}/confmat"],
                                probs, targets, self._examples)
 
-    def _decide(self, stage: str, scores: torch.Tensor, targets: torch.Tensor) -> None:
+    def _decide(self, stage: str, scores: torch.Tensor, targets: torch.Tensor, index: torch.Tensor) -> None:
         """Validation: choose the threshold; test: report both operating points with CIs."""
         if stage == "val":
             self.threshold.fill_(choose_threshold(scores, targets, self.decision["target_sensitivity"]))
@@ -135,20 +149,19 @@ class Classifier(L.LightningModule):
             self.log_dict({"val/threshold": self.threshold, "val/sensitivity": at["sensitivity"],
                            "val/specificity": at["specificity"]})
             return
-        n_boot = self.decision.get("n_boot", 1000)
-        reports = {name: binary_report(scores, targets, t, n_boot)
+        groups = self._groups(stage, index)
+        reports = {name: binary_report(scores, targets, t, groups, self.n_boot)
                    for name, t in (("at_threshold", float(self.threshold)), ("at_0.5", 0.5))}
         self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in reports.items()})
         at = reports["at_threshold"]
         self.log_dict({f"{stage}/sensitivity": at["sensitivity"], f"{stage}/specificity": at["specificity"],
-                       f"{stage}/threshold": self.threshold})
+                       f"{stage}/auprc": at["auprc"], f"{stage}/threshold": self.threshold})
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
             self._eval_epoch_end("val")
         else:
-            self.metrics["val"].reset()
-            self._probs, self._targets = [], []
+            self._outputs.reset()
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")

@@ -39,6 +39,15 @@ class BackboneFreeze(BaseFinetuning):
         elif self.unfreeze_at_epoch > 0:
             rank_zero_info("BackboneFreeze: the backbone has no pretrained weights; training it from the start")
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        restarting = self._restarting
+        super().on_fit_start(trainer, pl_module)  # a resume: restores the optimizer's param groups
+        groups = self._internal_optimizer_metadata.get(0, [])
+        if restarting and self.active and len(groups) > 1:
+            # Lightning restores the backbone's param group but not requires_grad (nor BatchNorm's
+            # running statistics): without this every epoch after a resume would train the head alone
+            self.make_trainable(split_head(pl_module.net)[0])
+
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         if not self.active or epoch != self.unfreeze_at_epoch:
             return

@@ -1,0 +1,71 @@
+"""A resumed run is the same run: `last.ckpt` after every epoch, seeds per batch, the same folder."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from typing_extensions import override
+
+from voxray.data.samplers import epoch_seed
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` whose `last.ckpt` holds the last completed epoch, always.
+
+    Lightning 2.6 rewrites `last.ckpt` only in a step where a top-k checkpoint was saved, i.e. when
+    the monitored metric improved: a resume from it would repeat every epoch since the last
+    improvement. Here `last.ckpt` is written after each validation as well.
+    """
+
+    @override
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if self._should_skip_saving_checkpoint(trainer) or self._should_save_on_train_epoch_end(trainer):
+            return
+        self._ensure_last(trainer)
+
+    @override
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_skip_saving_checkpoint(trainer) or not self._should_save_on_train_epoch_end(trainer):
+            return
+        self._ensure_last(trainer)
+
+    def _ensure_last(self, trainer: L.Trainer) -> None:
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class BatchSeed(Callback):
+    """Reseed torch, numpy and random before every training batch from (seed, epoch, batch, rank).
+
+    Augmentation on the device and dropout draw from the global generators, whose state Lightning
+    does not store in checkpoints (and which a resumed launch advances differently before its
+    first batch): without this a resumed epoch would draw other masks, crops and noise than the
+    same epoch of an uninterrupted run. Distinct processes draw distinct augmentations.
+
+    Args:
+        seed: the run's seed (`${seed}`).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    @override
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        seed = epoch_seed(self.seed, trainer.current_epoch, trainer.global_rank, batch_idx)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+
+
+def run_folder_of(ckpt_path: str | Path) -> Path | None:
+    """The run folder a `<run>/checkpoints/<name>.ckpt` belongs to, or None for a file elsewhere."""
+    path = Path(ckpt_path).expanduser().resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else None

@@ -1,0 +1,136 @@
+"""A new user's first hour: a mistake is one line within seconds; a run logs one line per epoch."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from voxray.checks import UserError, check_accelerator, check_eval, check_train
+
+ROOT = Path(__file__).resolve().parents[1]
+# a mistake caught before torch is imported: Python, Hydra and the checks, about 2 s on an idle core
+FAST_SECONDS = 15
+
+
+def run(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    """Run a root script as a user would, writing under cwd; returns the result and its seconds."""
+    environ = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    environ.update(VOXRAY_ROOT=str(cwd), VOXRAY_CACHE=str(cwd / "cache"), HF_HUB_OFFLINE="1", **env)
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:]], cwd=cwd, env=environ,
+                          capture_output=True, text=True, timeout=600)
+    return done, time.monotonic() - start
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def test_the_scripts_import_no_torch_before_checking() -> None:
+    code = "import sys, voxray.checks; print(sorted({'torch', 'lightning', 'timm'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("mistake, says", [
+    (["train.py", "data.root={tmp}/missing"], ["data.root=", "/missing does not exist", "Common Voice"]),
+    (["train.py", "data.batch_size=-4"], ["data.batch_size=-4", "at least 1"]),
+])
+def test_a_mistake_is_one_line_within_seconds(tmp_path: Path, mistake: list[str], says: list[str]) -> None:
+    done, seconds = run([arg.format(tmp=tmp_path) for arg in mistake], tmp_path)
+    assert done.returncode == 1 and seconds < FAST_SECONDS, (seconds, done.stderr[-2000:])
+    assert done.stdout == "" and done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert all(s in done.stderr for s in says), done.stderr
+    assert not (tmp_path / "cache").exists(), "nothing prepared before the check"
+
+
+def test_hydra_full_error_keeps_the_traceback(tmp_path: Path) -> None:
+    done, _ = run(["train.py", "data.batch_size=0"], tmp_path, HYDRA_FULL_ERROR="1")
+    assert done.returncode == 1 and "Traceback" in done.stderr and "UserError: data.batch_size=0" in done.stderr
+
+
+@pytest.mark.parametrize("overrides, says", [
+    (["data.val_fraction=0.6", "data.test_fraction=0.5"], "leave nothing to train on"),
+    (["data.test_fraction=1.5"], "data.test_fraction=1.5 must be a fraction in [0, 1)"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs=0 must be a whole number"),
+    (["experiment=xray_pneumonia", "model.net.weights=/nowhere/densenet121.safetensors"], "is not a file"),
+    (["experiment=xray_pneumonia", "data.root={tmp}"], "no chest X-ray layout found"),
+    (["data.root={tmp}/validated.tsv"], "is a file; pass the folder that holds it"),
+    (["data.root={tmp}/cv-corpus"], "but {tmp}/cv-corpus/en does; pass data.root={tmp}/cv-corpus/en"),
+    (["data.root={tmp}/clips"], "holds 2 audio clips but no Common Voice table (validated.tsv, train/dev/test.tsv"),
+    (["data.root={tmp}/clips"], "to classify the clips with a trained model run predict.py ckpt_path="),
+])
+def test_config_mistakes_name_the_setting(tmp_path: Path, overrides: list[str], says: str) -> None:
+    for folder in (tmp_path, tmp_path / "cv-corpus" / "en"):  # a release unpacks to cv-corpus/<language>/
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "validated.tsv").write_text("client_id\tpath\n")
+    (tmp_path / "clips" / "deep").mkdir(parents=True)
+    for name in ("a.mp3", "deep/b.WAV", "notes.txt"):
+        (tmp_path / "clips" / name).write_bytes(b"")
+    with pytest.raises(UserError, match=re.escape(says.format(tmp=tmp_path))):
+        check_train(compose_train([o.format(tmp=tmp_path) for o in overrides]))
+
+
+def test_eval_names_a_missing_checkpoint(tmp_path: Path) -> None:
+    cfg = OmegaConf.create({"ckpt_path": str(tmp_path / "last.ckpt"), "data": {}})
+    with pytest.raises(UserError, match="last.ckpt is not a file; pass a checkpoint such as ckpt_path=outputs/"):
+        check_eval(cfg)
+
+
+def test_the_quick_preset_composes_a_small_corpus() -> None:
+    cfg = compose_train(["experiment=voice_mel", "debug=quick"])
+    check_train(cfg)
+    assert cfg.data.synthetic.n_speakers < 100 and cfg.trainer.max_epochs <= 5
+
+
+def test_a_missing_gpu_points_to_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(UserError, match="no GPU.*trainer=cpu"):
+        check_accelerator(OmegaConf.create({"accelerator": "gpu", "devices": 1}))
+
+
+def test_an_unreachable_hub_fails_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online mode against a closed local port: the hub client alone would retry for about a minute."""
+    from huggingface_hub import constants
+
+    from voxray.models.backbone import PretrainedWeightsUnavailable, create_backbone
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    start = time.monotonic()
+    with pytest.raises(PretrainedWeightsUnavailable, match="model.net.pretrained=false"):
+        create_backbone("resnet18", 2, pretrained=True)
+    assert time.monotonic() - start < 10
+    assert constants.HF_HUB_OFFLINE is False, "offline mode is restored after the attempt"
+
+
+def test_a_run_logs_one_line_per_epoch_once(tmp_path: Path, official_corpus_module: Path) -> None:
+    """Two jobs in one process: debug=fdr keeps no checkpoint; debug=limit (2 epochs) logs 2 lines."""
+    done, _ = run(["train.py", "-m", "debug=fdr,limit", f"data.root={official_corpus_module}",
+                   "data.clean.denoise=false", "data.num_workers=0", "data.batch_size=8", "model.net.channels=[4,8]",
+                   "model.frontend.logmel.n_mels=32", "logger=csv", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                  tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fdr, limit = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+    assert not list(fdr.rglob("*.ckpt")), "fast_dev_run keeps no checkpoint"
+    epochs = [line for line in (limit / "debug.log").read_text().splitlines() if "voxray.progress" in line]
+    assert [re.search(r"epoch (\d/\d) ", line)[1] for line in epochs] == ["1/2", "2/2"]
+    assert all(re.search(r"train/loss \d\.\d{4}  val/uar \d\.\d{4} \(best \d\.\d{4}, epoch \d\)", e) for e in epochs)
+    output = done.stdout + done.stderr
+    assert output.count("GPU available:") == 2, "each Lightning INFO line once per job"
+    assert "INFO: " not in done.stderr and "Tip:" not in output and "LeafSpec" not in output

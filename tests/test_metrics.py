@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import balanced_accuracy_score
+
+from voxray.bootstrap import group_bootstrap_ci
+from voxray.metrics import multiclass_report, stage_metrics
+
+# targets lack class 2, which the predictions contain (argmax of one-hot probabilities)
+TARGETS = torch.tensor([0, 0, 0, 1, 1, 1])
+PREDS = torch.tensor([0, 0, 2, 1, 1, 0])
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.filterwarnings("ignore:Average precision score for one or more classes")
+@pytest.mark.filterwarnings("ignore:No positive samples in targets")
+def test_uar_is_mean_recall_over_classes_present_in_targets() -> None:
+    metrics = stage_metrics(3, "test")
+    metrics.update(torch.eye(3)[PREDS], TARGETS)
+    values = metrics.compute()
+    expected = balanced_accuracy_score(TARGETS.numpy(), PREDS.numpy())  # (2/3 + 2/3) / 2
+    assert float(values["test/uar"]) == pytest.approx(expected)
+    report = multiclass_report(torch.eye(3)[PREDS], TARGETS, None, ["a", "b", "c"], n_boot=50)
+    assert report["uar"] == pytest.approx(expected)
+    assert "test/auprc_macro" in values and "test/auprc" not in values
+
+
+def test_bootstrap_keeps_the_number_of_groups_per_class() -> None:
+    # 3 positive groups and 7 negative groups of 20 rows; group 0 has a minority of negative rows
+    groups = np.repeat(np.arange(10), 20)
+    targets = (groups < 3).astype(int)
+    targets[:5] = 0
+    ci = group_bootstrap_ci(lambda rows: {"n_pos_groups": len(np.unique(groups[rows][targets[rows] == 1])),
+                                          "n_rows": len(rows)},
+                            targets, groups, n_boot=200)
+    assert ci["n_rows"] == [200.0, 200.0]  # 3 + 7 groups of 20 rows in every draw
+    lo, hi = ci["n_pos_groups"]
+    assert lo == 1 and hi == 3  # the 3 positive groups are drawn with replacement among themselves
+
+
+def test_bootstrap_is_seeded_and_skips_undefined_draws() -> None:
+    targets = np.array([0] * 30 + [1] * 30)
+
+    def stat(rows: np.ndarray) -> dict[str, float]:
+        # defined only in the draws that hold row 0 (about two in three)
+        return {"mean": float(rows.mean())} if 0 in rows else {}
+
+    first = group_bootstrap_ci(stat, targets, None, n_boot=100, seed=3)
+    assert first == group_bootstrap_ci(stat, targets, None, n_boot=100, seed=3)
+    assert first != group_bootstrap_ci(stat, targets, None, n_boot=100, seed=4)
+    assert set(first) == {"mean"} and group_bootstrap_ci(lambda rows: {}, targets, None, n_boot=10) == {}
+
+
+def test_multiclass_report_resamples_speakers_and_skips_absent_classes() -> None:
+    # 12 speakers of 15 clips: 0-5 young, 6-11 adult; speakers 4-5 are predicted adult. "old" is a
+    # minority of speakers 0 (right) and 6 (predicted adult): some draws hold no old clip at all
+    speakers = np.repeat(np.arange(12), 15)
+    targets = torch.as_tensor(speakers >= 6).long()
+    preds = targets.clone()
+    preds[torch.as_tensor((speakers == 4) | (speakers == 5))] = 1
+    targets[[0, 1, 2, 90, 91, 92]] = 2
+    preds[[0, 1, 2]] = 2
+    probs = torch.eye(3)[preds] * 0.8 + 0.1
+    names = ["young", "adult", "old"]
+    report = multiclass_report(probs, targets, speakers, names, n_boot=300)
+    assert report["n_groups"] == 12 and "12 groups" in report["ci"]
+    assert report["uar"] == pytest.approx(balanced_accuracy_score(targets.numpy(), preds.numpy()))
+    assert report["recall/old"] == 0.5 and report["recall/old_ci95"] == [0.0, 1.0]
+    for name in ("uar", "recall/young", "recall/adult"):
+        lo, hi = report[f"{name}_ci95"]
+        assert 0 <= lo <= report[name] <= hi <= 1, name
+    by_row = multiclass_report(probs, targets, None, names, n_boot=300)
+    (glo, ghi), (rlo, rhi) = report["recall/young_ci95"], by_row["recall/young_ci95"]
+    assert ghi - glo > 2 * (rhi - rlo)  # 6 young speakers, not 87 young clips
+    assert report == multiclass_report(probs, targets, speakers, names, n_boot=300)

@@ -1,0 +1,83 @@
+"""The X-ray path in seconds: fine-tune, threshold, eval / predict / export offline, overfit preset."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import timm
+import torch
+
+from voxray.decision import decide
+from voxray.evaluate import evaluate
+from voxray.export import export
+from voxray.predict import predict
+from voxray.train import train
+from tests.helpers import XRAY_FAST, compose_cfg, pretrained_file
+from tests.probes import read_probe
+
+
+@pytest.fixture(scope="module")
+def xray_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Two epochs (head only, then the whole network) from a weights file that is then deleted."""
+    tmp = tmp_path_factory.mktemp("xray")
+    weights = pretrained_file(tmp)
+    metrics = train(compose_cfg("train", tmp / "run", tmp / "cache",
+                                [*XRAY_FAST, f"model.net.weights={weights}", "trainer.max_epochs=2",
+                                 "+callbacks.probe._target_=tests.probes.EpochProbe",
+                                 f"+callbacks.probe.path={tmp / 'epochs.jsonl'}"]))
+    weights.unlink()  # eval, predict and export must not need the weights the run started from
+    return tmp, metrics
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_threshold_travels_from_validation_to_checkpoint_metrics_predict_and_export(
+    xray_run: tuple[Path, dict], no_network: None
+) -> None:
+    tmp, metrics = xray_run
+    saved = json.loads((tmp / "run" / "metrics.json").read_text())
+    ckpt_path = Path(saved["checkpoint"])
+    threshold = torch.load(ckpt_path, weights_only=True)["voxray"]["threshold"]
+    assert saved["test/at_threshold"]["threshold"] == threshold == pytest.approx(metrics["test/threshold"])
+    assert saved["test/at_threshold"]["n_groups"] <= saved["test/n_examples"]
+
+    result = evaluate(compose_cfg("eval", tmp / "eval", tmp / "cache", [f"ckpt_path={ckpt_path}", "trainer=cpu"]))
+    assert result["test/at_threshold"]["threshold"] == threshold
+    assert result["test/auroc"] == pytest.approx(saved["test/auroc"], abs=1e-6)
+
+    films = sorted((tmp / "cache").glob("synthetic-xray-*/chest_xray/test/*/*.jpeg"))[:6]
+    table = predict(compose_cfg("predict", tmp / "predict", tmp / "cache",
+                                [f"ckpt_path={ckpt_path}", f"inputs=[{','.join(map(str, films))}]", "device=cpu"]))
+    assert len(table) == 6 and (table["error"] == "").all() and (table["threshold"] == threshold).all()
+    assert table["is_pneumonia"].tolist() == decide(torch.tensor(table["p_pneumonia"].to_numpy()), threshold).tolist()
+
+    export(compose_cfg("export", tmp / "export", tmp / "cache", [f"ckpt_path={ckpt_path}"]))
+    meta = json.loads((tmp / "export" / "model.json").read_text())
+    assert meta["threshold"] == threshold and ">=" in meta["decision_rule"]
+
+
+def test_head_trains_first_then_the_whole_network(xray_run: tuple[Path, dict]) -> None:
+    tmp, _ = xray_run
+    (e0, e1) = read_probe(tmp / "epochs.jsonl")
+    model = timm.create_model("test_resnet", num_classes=2, in_chans=1)
+    assert e0["trainable"] == len(list(model.get_classifier().parameters())), "epoch 0: the head alone"
+    assert e1["trainable"] == len(list(model.parameters())), "epoch 1: the whole network"
+    assert len(e0["lrs"]) == 1 and e1["lrs"][1] == pytest.approx(0.1 * e1["lrs"][0])
+
+
+def test_overfit_preset_drives_the_xray_training_loss_down(tmp_path: Path) -> None:
+    train(compose_cfg("train", tmp_path / "run", tmp_path / "cache",
+                      [*XRAY_FAST, "debug=overfit", "model.net.pretrained=false", "trainer.max_epochs=12",
+                       "model.optimizer.lr=0.01", "test=false"]))
+    loss = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")["train/loss_epoch"].dropna().to_numpy()
+    assert loss[-1] < 0.5 * loss[0]
