@@ -102,6 +102,7 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path) -> None:
     path = export(cfg)
     meta = json.loads((tmp_path / "out" / "model.json").read_text())
     assert meta["onnxruntime_max_abs_diff"] < 1e-3 and meta["input"]["dtype"] == "int16"
+    assert meta["preparation"]["sample_rate"] == 16000 and meta["preparation"]["clip_seconds"] == 3.0
     import onnxruntime as ort
 
     from voxray.evaluate import build_model

@@ -48,8 +48,9 @@ def test_threshold_travels_from_validation_to_checkpoint_metrics_predict_and_exp
     saved = json.loads((tmp / "run" / "metrics.json").read_text())
     ckpt_path = Path(saved["checkpoint"])
     threshold = torch.load(ckpt_path, weights_only=True)["voxray"]["threshold"]
-    assert saved["test/at_threshold"]["threshold"] == threshold == pytest.approx(metrics["test/threshold"])
+    assert saved["test/at_threshold"]["threshold"] == threshold == pytest.approx(metrics["test/at_threshold/threshold"])
     assert saved["test/at_threshold"]["n_groups"] <= saved["test/n_examples"]
+    assert (tmp / "run" / "confusion_matrix_test_at_threshold.png").stat().st_size > 5000
 
     result = evaluate(compose_cfg("eval", tmp / "eval", tmp / "cache", [f"ckpt_path={ckpt_path}", "trainer=cpu"]))
     assert result["test/at_threshold"]["threshold"] == threshold
@@ -64,6 +65,8 @@ def test_threshold_travels_from_validation_to_checkpoint_metrics_predict_and_exp
     export(compose_cfg("export", tmp / "export", tmp / "cache", [f"ckpt_path={ckpt_path}"]))
     meta = json.loads((tmp / "export" / "model.json").read_text())
     assert meta["threshold"] == threshold and ">=" in meta["decision_rule"]
+    assert meta["preparation"]["image_size"] == 32 and meta["preparation"]["letterbox"]
+    assert sorted(p.name for p in (tmp / "export").iterdir()) == ["model.json", "model.onnx"], "one self-contained file"
 
 
 def test_head_trains_first_then_the_whole_network(xray_run: tuple[Path, dict]) -> None:

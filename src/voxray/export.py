@@ -23,6 +23,32 @@ def example_input(run_cfg: DictConfig, batch: int = 2) -> torch.Tensor:
     return torch.randint(0, 256, (batch, data.image_size, data.image_size), dtype=torch.uint8)
 
 
+def preparation_steps(run_cfg: DictConfig) -> dict:
+    """What a caller must do to a file before the graph (`voxray.data.audio.load_clip` or
+    `voxray.data.xray_images.load_xray`), and what the graph does itself."""
+    data = run_cfg.data
+    if "clean" in data:
+        clean = data.clean
+        return {
+            "decode": "any rate and channel count, mixed to mono float",
+            "sample_rate": clean.sample_rate, "max_seconds": clean.get("max_seconds"),
+            "denoise": "noisereduce, non-stationary" if clean.denoise else None,
+            "trim_top_db": clean.trim_top_db, "min_seconds": clean.min_seconds,
+            "clip_seconds": clean.clip_seconds,
+            "crop": "the centre clip_seconds of the trimmed clip; a shorter one zero-padded at the end",
+            "scale": "peak-normalised to 0.89 (-1 dBFS), then int16",
+            "in_graph": "log-mel, per-mel-bin normalisation, network",
+        }
+    frontend = run_cfg.model.frontend
+    return {
+        "decode": "grayscale; 16-bit and DICOM sources mapped from their [min, max] to 0..255",
+        "letterbox": True, "image_size": data.image_size,
+        "crop": "none before the graph",
+        "in_graph": f"centre crop of {frontend.crop_fraction} of the side, resized to {frontend.crop_size}, "
+                    "normalised as the backbone's weights expect, network",
+    }
+
+
 def export(cfg: DictConfig) -> Path:
     """Write `<output_dir>/model.onnx` (raw batch -> logits) and `model.json` (classes, threshold,
     input spec); verify onnxruntime against PyTorch on a random batch before returning the path."""
@@ -38,10 +64,12 @@ def export(cfg: DictConfig) -> Path:
     torch.onnx.export(
         model, (x,), str(path), input_names=["input"], output_names=["logits"],
         dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},), dynamo=True,
+        external_data=False,  # one self-contained file (the weights are far below protobuf's 2 GB)
     )
     max_diff = check_onnx(model, path, example_input(run_cfg, batch=3))
     meta = {
         "input": {"dtype": str(x.dtype).removeprefix("torch."), "shape": ["batch", *x.shape[1:]]},
+        "preparation": preparation_steps(run_cfg),
         "class_names": model.class_names,
         "threshold": float(model.threshold) if model.decision else None,
         "positive_class": model.class_names[model.positive] if model.decision else None,

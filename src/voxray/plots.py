@@ -17,7 +17,7 @@ def confusion_figure(cm: np.ndarray, class_names: Sequence[str], title: str = ""
     cm = np.asarray(cm)
     recall = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     k = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * k, 0.8 + 0.65 * k), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(4.8, 1.0 + 0.75 * k), max(4.0, 0.8 + 0.65 * k)), dpi=100)
     ax.imshow(recall, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):
@@ -27,6 +27,6 @@ def confusion_figure(cm: np.ndarray, class_names: Sequence[str], title: str = ""
     ax.set_yticks(range(k), class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title or "confusion matrix (shade = recall)")
+    ax.set_title(title or "confusion matrix (shade = recall)", fontsize=9)
     fig.tight_layout()
     return fig

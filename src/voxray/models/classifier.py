@@ -146,16 +146,19 @@ class Classifier(L.LightningModule):
         if stage == "val":
             self.threshold.fill_(choose_threshold(scores, targets, self.decision["target_sensitivity"]))
             at = binary_metrics(scores, targets, float(self.threshold))
-            self.log_dict({"val/threshold": self.threshold, "val/sensitivity": at["sensitivity"],
-                           "val/specificity": at["specificity"]})
+            # "at_threshold" in the name: per-class recall (`val/recall/<class>`) is of argmax decisions
+            self.log_dict({"val/at_threshold/threshold": self.threshold,
+                           "val/at_threshold/sensitivity": at["sensitivity"],
+                           "val/at_threshold/specificity": at["specificity"]})
             return
         groups = self._groups(stage, index)
         reports = {name: binary_report(scores, targets, t, groups, self.n_boot)
                    for name, t in (("at_threshold", float(self.threshold)), ("at_0.5", 0.5))}
         self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in reports.items()})
         at = reports["at_threshold"]
-        self.log_dict({f"{stage}/sensitivity": at["sensitivity"], f"{stage}/specificity": at["specificity"],
-                       f"{stage}/auprc": at["auprc"], f"{stage}/threshold": self.threshold})
+        self.log_dict({f"{stage}/at_threshold/sensitivity": at["sensitivity"],
+                       f"{stage}/at_threshold/specificity": at["specificity"],
+                       f"{stage}/at_threshold/threshold": self.threshold, f"{stage}/auprc": at["auprc"]})
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
