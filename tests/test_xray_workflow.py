@@ -82,5 +82,5 @@ def test_overfit_preset_drives_the_xray_training_loss_down(tmp_path: Path) -> No
     train(compose_cfg("train", tmp_path / "run", tmp_path / "cache",
                       [*XRAY_FAST, "debug=overfit", "model.net.pretrained=false", "trainer.max_epochs=12",
                        "model.optimizer.lr=0.01", "test=false"]))
-    loss = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")["train/loss_epoch"].dropna().to_numpy()
+    loss = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")["train/loss"].dropna().to_numpy()
     assert loss[-1] < 0.5 * loss[0]

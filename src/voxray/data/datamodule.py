@@ -52,6 +52,19 @@ class ArrayDataset(Dataset):
         # np.array copies out of the memmap: the batch must not pin the mapped pages
         return torch.from_numpy(np.array(self.data[self.rows[i]])), int(self.labels[i]), i
 
+    def __getitems__(self, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A whole batch in one sorted fancy-indexed read of the memmap (the DataLoader calls this
+        instead of `__getitem__` per example); returned in row order, ready as a batch."""
+        positions = np.asarray(positions)
+        positions = positions[np.argsort(self.rows[positions], kind="stable")]  # sequential reads
+        x = torch.from_numpy(self.data[self.rows[positions]])  # fancy indexing copies: (B, *shape)
+        return x, torch.from_numpy(self.labels[positions]).long(), torch.from_numpy(positions)
+
+
+def as_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The DataLoader's collate function: `ArrayDataset.__getitems__` returns a finished batch."""
+    return batch
+
 
 class ArrayDataModule(L.LightningDataModule):
     """Plans inputs (subclass), prepares them once into a cache, serves train/val/test loaders.
@@ -204,6 +217,7 @@ class ArrayDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             shuffle=shuffle and sampler is None,
             sampler=sampler,
+            collate_fn=as_batch,
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
