@@ -8,13 +8,11 @@ import pytest
 import torch
 
 from voxray.train import train
-from tests.helpers import XRAY_FAST, compose_cfg, pretrained_file
+from tests.helpers import VOICE_TINY, XRAY_FAST, compose_cfg, pretrained_file
 from tests.probes import read_probe
 
 COMMON = ["trainer.max_epochs=4", "train=true", "test=false", "callbacks.early_stopping.patience=10"]
-VOICE = ["trainer=cpu", "logger=csv", "callbacks.progress_bar=null", "data.num_workers=0", "data.clean.denoise=false",
-         "model.net.channels=[4,8]", "model.frontend.logmel.n_mels=32", "data.batch_size=8",
-         "+trainer.limit_train_batches=2"]
+VOICE = [*VOICE_TINY, "+trainer.limit_train_batches=2"]
 
 
 def run(tmp: Path, name: str, overrides: list[str], cache: Path, **extra: str) -> Path:

@@ -20,11 +20,9 @@ from voxray.export import export
 from voxray.predict import predict, prepare_inputs
 from voxray.train import train
 from tests.conftest import tone
-from tests.helpers import ROOT, compose_cfg
+from tests.helpers import ROOT, VOICE_TINY, compose_cfg
 
-TINY = ["trainer=cpu", "logger=csv", "callbacks.progress_bar=null", "data.num_workers=0", "data.clean.denoise=false",
-        "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-        "model.net.channels=[4,8]", "model.frontend.logmel.n_mels=32", "data.batch_size=8"]
+TINY = [*VOICE_TINY, "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
 
 
 def run_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

@@ -15,10 +15,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from voxray.checks import AUDIO_SUFFIXES
+from voxray.data.xray_layouts import IMAGE_SUFFIXES
 from voxray.decision import decide
 from voxray.evaluate import build_model, load_run
 
-SUFFIXES = {".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"}
+SUFFIXES = AUDIO_SUFFIXES | IMAGE_SUFFIXES
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Path]:

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import torch
 
+from tests.helpers import VOICE_TINY
 from tests.probes import read_probe
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["trainer=cpu", "logger=csv", "callbacks.progress_bar=null", "data.num_workers=0", "data.clean.denoise=false",
-        "model.net.channels=[4,8]", "model.frontend.logmel.n_mels=32", "data.batch_size=8", "test=false",
-        "trainer.max_epochs=3", "+callbacks.probe._target_=tests.probes.EpochProbe"]
+TINY = [*VOICE_TINY, "test=false", "trainer.max_epochs=3", "+callbacks.probe._target_=tests.probes.EpochProbe"]
 
 
 def launch(tmp: Path, corpus: Path, *extra: str) -> subprocess.Popen:
