@@ -10,11 +10,8 @@ Prints a table and appends it, with the date, machine, command and versions, to 
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from voxray.data.datamodule import ArrayDataset, as_batch
 
-RESULTS = Path(__file__).with_name("results.md")
+from record import RESULTS, append_results  # the script's folder is on sys.path
 
 
 class PerItem(ArrayDataset):
@@ -106,11 +103,7 @@ def main() -> None:
                  f"the batched loader delivers {best_clips / ceiling:,.0f}x that.")
     table = "\n".join(lines)
     print(table)
-    header = (f"\n## Loader alone — {date.today()}, {platform.processor() or platform.machine()}, "
-              f"{torch.get_num_threads()} threads, torch {torch.__version__}, numpy {np.__version__}\n\n"
-              f"`{' '.join(['python', *sys.argv])}`\n\n")
-    with args.results.open("a") as f:
-        f.write(header + table + "\n")
+    append_results("Loader alone", table, args.results, f"numpy {np.__version__}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from voxray.evaluate import evaluate
@@ -32,21 +33,32 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def test_voice_gender_reaches_uar_090_and_eval_reproduces_it(tmp_path: Path, cache_dir: Path) -> None:
+def test_voice_gender_reaches_uar_075_and_eval_reproduces_it(tmp_path: Path, cache_dir: Path) -> None:
     cfg = compose_cfg("train", tmp_path / "run", cache_dir,
                       ["experiment=voice_gender", "trainer.max_epochs=8", *FAST])
     metrics = train(cfg)
-    print(f"voice_gender: test/uar={metrics['test/uar']:.3f} val/uar={metrics['val/uar']:.3f}")
-    assert metrics["test/uar"] >= 0.90
+    print(f"voice_gender: test/uar={metrics['test/uar']:.3f} val/uar={metrics['val/uar']:.3f} "
+          f"test/speaker/uar={metrics['test/speaker/uar']:.3f}")
+    # Each speaker records through their own channel (phone, headset, room...), as in Common Voice:
+    # 8 epochs on 160 speakers reach 0.84 (0.98 when every clip had a channel of its own)
+    assert metrics["test/uar"] >= 0.75
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())
     assert report["rows"]["test"] > 40 and report["excluded"], "blank/other genders are counted"
     assert (tmp_path / "run" / "confusion_matrix_test.png").stat().st_size > 5000
+    # every test clip listed with its speaker; one decision per speaker beside the clip level
+    predictions = pd.read_csv(tmp_path / "run" / "test_predictions.csv")
+    assert len(predictions) == report["rows"]["test"] and set(predictions["label"]) == {"female", "male"}
+    people = json.loads((tmp_path / "run" / "metrics.json").read_text())["test/speaker"]
+    assert people["n_speakers"] == predictions["speaker"].nunique() < len(predictions)
+    assert people["uar"] >= 0.75 and metrics["test/speaker/uar"] == people["uar"]
 
     ckpt = next((tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt"))
     ecfg = compose_cfg("eval", tmp_path / "eval", cache_dir, [f"ckpt_path={ckpt}", "trainer=cpu"])
     result = evaluate(ecfg)
     assert result["test/uar"] == pytest.approx(metrics["test/uar"], abs=1e-6)
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["test/uar"] == result["test/uar"]
+    again = pd.read_csv(tmp_path / "eval" / "test_predictions.csv")
+    pd.testing.assert_frame_equal(again, predictions, atol=1e-6)
 
 
 @pytest.mark.slow  # age needs a few hundred steps: ~25 epochs of this corpus, minutes on 2 cores

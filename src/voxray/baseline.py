@@ -23,7 +23,10 @@ from sklearn.pipeline import Pipeline
 
 from voxray.features.handcrafted import FeatureParams, compute_features
 from voxray.metrics import flatten, multiclass_report, stage_metrics
+from voxray.predictions import FILE as PREDICTIONS
+from voxray.predictions import predictions_table
 from voxray.report import write_stage_report
+from voxray.speakers import speaker_report
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +83,17 @@ def score_test(
     n_boot: int = 1000,
 ) -> dict:
     """The CNN's test metrics (`test/uar`, `test/recall/<class>`, `test/confmat`, ..., and the
-    speaker-bootstrap 95% CIs `test/uar_ci95`, `test/n_groups`) of class probabilities (n, k)
-    against integer labels (n,); `groups` (n,) are the speakers."""
+    speaker-bootstrap 95% CIs `test/uar_ci95`, `test/n_groups`, and with groups the per-speaker
+    `test/speaker`) of class probabilities (n, k) against integer labels (n,); `groups` (n,) are
+    the speakers."""
     p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels)
     metrics = stage_metrics(len(class_names), "test")
     metrics.update(p, y)
     scalars, others = flatten(metrics.compute(), class_names)
-    report = multiclass_report(p, y, groups, class_names, n_boot)
-    return {**scalars, **others, **{f"test/{k}": v for k, v in report.items()}}
+    report = {f"test/{k}": v for k, v in multiclass_report(p, y, groups, class_names, n_boot).items()}
+    if groups is not None:
+        report["test/speaker"] = speaker_report(p, y, groups, class_names, n_boot)
+    return {**scalars, **others, **report}
 
 
 def grid_search(cfg: DictConfig, folds: list) -> GridSearchCV:
@@ -104,7 +110,8 @@ def grid_search(cfg: DictConfig, folds: list) -> GridSearchCV:
 def baseline(cfg: DictConfig) -> dict:
     """Search the baseline on `cfg.search_splits`, score it on the test split; returns metrics.
 
-    Writes into the run folder: metrics.json and confusion_matrix_test.png (as the CNN does),
+    Writes into the run folder: metrics.json, confusion_matrix_test.png and test_predictions.csv
+    (as the CNN does),
     cv_results.csv (every grid point), cv_folds.csv (each searched clip's validation fold) and
     comparison.md (this baseline beside the runs in `cfg.cnn_metrics`).
     """
@@ -134,6 +141,7 @@ def baseline(cfg: DictConfig) -> dict:
                 "cv/best_params": {k: str(v) for k, v in search.best_params_.items()},
                 "baseline": cfg.baseline.name, "search_splits": list(cfg.search_splits)}
     write_stage_report(metrics, dm.classes, out_dir, "test", f"baseline: {cfg.baseline.name}")
+    predictions_table(table[test_mask], probs, dm.classes, dm.group_name).to_csv(out_dir / PREDICTIONS, index=False)
     pd.DataFrame(search.cv_results_).drop(columns="params").sort_values("rank_test_score").to_csv(
         out_dir / "cv_results.csv", index=False)
     fold_of = np.empty(len(x), dtype=int)

@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
 
 
@@ -51,6 +52,7 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer.test(model, datamodule=datamodule)
     metrics = model.final_metrics["test"]
     write_stage_report(metrics, model.class_names, out, "test", str(cfg.ckpt_path))
+    write_test_predictions(datamodule, model, out)
     if cfg.get("gradcam"):
         from voxray.gradcam import write_gradcam
 

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
 from voxray.resume import run_folder_of
 from voxray.tensorboard import log_hparams
@@ -60,6 +61,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
         if trainer.is_global_zero:
             write_stage_report(model.final_metrics["test"], model.class_names, out, "test", best)
+            write_test_predictions(datamodule, model, out)
     log_hparams(trainer.loggers, model.run_config, metrics)
     if trainer.is_global_zero:
         (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))

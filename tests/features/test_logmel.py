@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from voxray.features.channel import ChannelAugment
 from voxray.features.logmel import LogMel, SpecAugment, VoiceFrontEnd
 from tests.conftest import tone
 
@@ -30,19 +31,32 @@ def test_top_db_floor_is_per_clip_not_per_batch() -> None:
 
 
 def test_frontend_augments_only_in_training_and_stays_fp32_under_autocast() -> None:
-    fe = VoiceFrontEnd(LogMel(n_mels=32), SpecAugment(freq_mask=8, time_mask=40), gain_db=6)
+    fe = VoiceFrontEnd(LogMel(n_mels=32), SpecAugment(freq_mask=8, time_mask=40), ChannelAugment())
     wave = torch.from_numpy((tone(150.0, 2.5)[:48000] * 30000).astype(np.int16))[None].repeat(4, 1)
     fe.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         a = fe(wave)
     assert a.dtype == torch.float32 and a.shape == (4, 1, 32, 301)
     assert (a == 0).float().mean() > 0.05, "masks present in training"
-    assert not torch.equal(a[0], a[1]), "independent masks/gain per example"
+    assert not torch.equal(a[0], a[1]), "independent masks/channels per example"
     fe.eval()
     b1, b2 = fe(wave), fe(wave)
     torch.testing.assert_close(b1, b2)
     torch.testing.assert_close(b1[0], b1[1])
     assert torch.isfinite(b1).all()
+
+
+def test_utterance_norm_removes_a_fixed_channel_colour() -> None:
+    """A microphone's colour multiplies every frame's spectrum alike: an offset per mel band in dB."""
+    clean = tone(150.0, 2.5)[:48000] + 0.3 * tone(1200.0, 2.5)[:48000]
+    coloured = np.convolve(clean, [1.0, -0.9])[:48000] * 0.2  # pre-emphasis-like tilt, -14 dB
+    wave = torch.from_numpy((np.stack([clean, coloured]) / 2 * 32767).astype(np.int16))
+    plain, normed = VoiceFrontEnd(LogMel(n_mels=32)).eval(), VoiceFrontEnd(LogMel(n_mels=32), utterance_norm=True).eval()
+    a, b = plain(wave), normed(wave)
+    band_offset = (a[0] - a[1]).mean(dim=-1)  # (1, 32)
+    assert band_offset.abs().max() > 10  # dB: the colour is there without normalisation
+    inner = slice(5, -5)  # frames away from the reflect-padded edges
+    assert (b[0, ..., inner] - b[1, ..., inner]).abs().mean() < 0.2 * (a[0] - a[1]).abs().mean()
 
 
 @pytest.mark.parametrize("n_masks", [0, 3])

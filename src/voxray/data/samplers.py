@@ -1,10 +1,13 @@
-"""Training order that depends only on (seed, epoch), so a resumed epoch sees the same batches."""
+"""Which training rows a run uses, and their order: a seeded cap per speaker, and orders that depend
+only on (seed, epoch), so a resumed epoch sees the same batches."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Sampler
 
@@ -12,6 +15,26 @@ from torch.utils.data import Sampler
 def epoch_seed(seed: int, epoch: int, *more: int) -> int:
     """A 32-bit seed for one (run seed, epoch, ...) tuple, e.g. (seed, epoch, rank, batch)."""
     return int(np.random.SeedSequence([seed, epoch, *more]).generate_state(1)[0])
+
+
+def capped_rows(table: pd.DataFrame, max_per_group: int | None, seed: int = 0) -> np.ndarray:
+    """Which rows a cap of `max_per_group` train rows per group removes (val and test: none), (n,) bool.
+
+    Args:
+        table: rows with split, group and path columns, uniquely indexed.
+        max_per_group: the cap (None: no row is removed).
+        seed: which rows a capped group keeps depends on it.
+    """
+    if max_per_group is None:
+        return np.zeros(len(table), dtype=bool)
+    train = table[table["split"] == "train"]
+    # ranked by a seeded hash of the file name, not by row order or full path: a speaker keeps the
+    # same clips when other files are skipped or the dataset folder moves
+    key = pd.util.hash_pandas_object(train["path"].map(os.path.basename) + f"|{seed}", index=False)
+    ranked = pd.DataFrame({"group": train["group"].astype(str), "key": key, "path": train["path"]})
+    ranked = ranked.sort_values(["group", "key", "path"])
+    rank = ranked.groupby("group", sort=False).cumcount()
+    return table.index.isin(rank.index[rank >= max_per_group])
 
 
 class EpochShuffle(Sampler[int]):
@@ -36,6 +59,49 @@ class EpochShuffle(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class BalancedSpeakers(Sampler[int]):
+    """Draws `n` examples an epoch (with replacement) so that, within each class, every speaker
+    (or X-ray patient: any group) is equally likely; seeded by (seed, epoch) like `EpochShuffle`.
+
+    A draw picks a class in proportion to its share of the examples, then a speaker of that class
+    uniformly, then one of that speaker's examples of that class uniformly. Class shares stay those
+    of the examples, so the loss's class weights (computed from example counts) still balance the
+    classes; only the speakers within a class are evened out.
+
+    Args:
+        labels: class of each example, (n,).
+        groups: speaker / patient of each example, (n,).
+        seed: the run's seed.
+    """
+
+    def __init__(self, labels: np.ndarray, groups: np.ndarray, seed: int = 0) -> None:
+        self.seed, self.epoch, self.n = seed, 0, len(labels)
+        group_codes, group_names = pd.factorize(np.asarray(groups))
+        # one key per (class, group) pair, ordered by class first, so that sorting the examples by
+        # key makes each pair one contiguous run and each class one contiguous run of pairs
+        keys = np.asarray(labels, dtype=np.int64) * len(group_names) + group_codes
+        pair_keys, pair_of_example, pair_size = np.unique(keys, return_inverse=True, return_counts=True)
+        self.order = np.argsort(pair_of_example, kind="stable")
+        self.pair_start, self.pair_size = np.cumsum(pair_size) - pair_size, pair_size
+        _, self.class_first_pair, self.class_pairs = np.unique(
+            pair_keys // len(group_names), return_index=True, return_counts=True
+        )
+        self.class_share = np.add.reduceat(pair_size, self.class_first_pair) / self.n
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+        c = rng.choice(len(self.class_pairs), size=self.n, p=self.class_share)
+        pair = self.class_first_pair[c] + rng.integers(self.class_pairs[c])
+        example = self.pair_start[pair] + rng.integers(self.pair_size[pair])
+        return iter(self.order[example].tolist())
 
     def __len__(self) -> int:
         return self.n

@@ -63,22 +63,26 @@ class SpecAugment(nn.Module):
 
 
 class VoiceFrontEnd(nn.Module):
-    """int16 waveform batch -> normalised log-mel image; random gain and SpecAugment in training.
+    """int16 waveform batch -> normalised log-mel image; channel augmentation and SpecAugment in training.
 
     Args:
         logmel: `LogMel` settings.
         specaugment: `SpecAugment` settings, or None for no masking.
-        gain_db: training-time random gain range +-gain_db (6); 0 disables.
-        augment: apply gain and SpecAugment in training (True); False for debug=overfit.
+        channel: waveform augmentation (`voxray.features.channel.ChannelAugment`: room, microphone,
+            band limit, codec, noise, level), or None for none.
+        utterance_norm: subtract each clip's mean log-mel over time, per mel band (cepstral mean
+            normalisation): a fixed channel colour is a constant offset there (False).
+        augment: apply channel augmentation and SpecAugment in training (True); False for debug=overfit.
     """
 
     def __init__(
-        self, logmel: LogMel, specaugment: SpecAugment | None = None, gain_db: float = 6.0, augment: bool = True
+        self, logmel: LogMel, specaugment: SpecAugment | None = None, channel: nn.Module | None = None,
+        utterance_norm: bool = False, augment: bool = True,
     ) -> None:
         super().__init__()
         self.logmel = logmel
-        self.specaugment = specaugment
-        self.gain_db, self.augment = gain_db, augment
+        self.specaugment, self.channel = specaugment, channel
+        self.utterance_norm, self.augment = utterance_norm, augment
         # Per-mel-bin standardisation learnt from the data (running stats), as in PANNs' bn0:
         # no dataset statistics pass is needed and the constants travel in the checkpoint.
         self.norm = nn.BatchNorm2d(logmel.mel.n_mels, affine=False)
@@ -86,12 +90,13 @@ class VoiceFrontEnd(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) int16 -> (B, 1, n_mels, T) float32."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            x = wave.float() / 32768.0
+            x = wave.float() / 32768.0  # (B, L)
             augment = self.training and self.augment
-            if augment and self.gain_db > 0:
-                db = (torch.rand(x.shape[0], 1, device=x.device) * 2 - 1) * self.gain_db
-                x = x * 10 ** (db / 20)
+            if augment and self.channel is not None:
+                x = self.channel(x)
             x = self.logmel(x)  # (B, 1, F, T)
+            if self.utterance_norm:
+                x = x - x.mean(dim=-1, keepdim=True)
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)  # BN over the F axis
             if augment and self.specaugment is not None:
                 x = self.specaugment(x)

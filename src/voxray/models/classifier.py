@@ -16,6 +16,7 @@ from voxray.decision import binary_metrics, binary_report, choose_threshold
 from voxray.losses import class_weights
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.models.outputs import EpochOutputs
+from voxray.speakers import speaker_report, speaker_uar
 from voxray.tensorboard import log_eval_epoch
 
 
@@ -35,6 +36,12 @@ class Classifier(L.LightningModule):
             metrics at it and at 0.5. None for plain argmax decisions.
         n_boot: bootstrap draws for the test metrics' 95% CIs (1000), resampling speakers or
             patients (not clips or films) within each class.
+        speaker_level: also score speakers (one decision from each speaker's clips,
+            `voxray.speakers`): `val/speaker/uar` every epoch, `test/speaker` with CIs; False for
+            per-film decisions (X-ray).
+        mixup: alpha of mixup in training (Zhang et al., 2018): each batch is blended with a
+            shuffled copy of itself, weight lambda ~ Beta(alpha, alpha), after the front end, and
+            the loss with both labels; 0 (default) disables it.
     """
 
     def __init__(
@@ -47,6 +54,8 @@ class Classifier(L.LightningModule):
         loss: Mapping[str, Any] | None = None,
         decision: Mapping[str, Any] | None = None,
         n_boot: int = 1000,
+        speaker_level: bool = False,
+        mixup: float = 0.0,
     ) -> None:
         super().__init__()
         self.class_names = list(class_names)
@@ -62,7 +71,10 @@ class Classifier(L.LightningModule):
         # A buffer, so the weights computed from the training split travel in the checkpoint.
         self.register_buffer("class_weights", torch.ones(k))
         self.decision = dict(decision) if decision else None
-        self.n_boot = n_boot
+        self.n_boot, self.speaker_level = n_boot, speaker_level
+        if mixup < 0:
+            raise ValueError(f"mixup must be >= 0 (0 disables it), got {mixup}")
+        self.mixup = mixup
         if self.decision:
             if self.decision["positive_class"] not in self.class_names:
                 raise ValueError(f"decision.positive_class must be one of {self.class_names}")
@@ -73,6 +85,7 @@ class Classifier(L.LightningModule):
         self.metrics = nn.ModuleDict({s: stage_metrics(k, s) for s in ("val", "test")})
         self.run_config: dict = {}  # resolved Hydra config, stored in checkpoints for eval/predict
         self.final_metrics: dict[str, dict] = {}
+        self.test_outputs: dict[str, torch.Tensor] = {}  # dataset positions and probabilities
 
     def setup(self, stage: str) -> None:
         if stage != "fit":
@@ -92,7 +105,15 @@ class Classifier(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
-        loss = self._loss(self(x), y)
+        inputs = self.frontend(x)
+        if self.mixup > 0:
+            # drawn from torch's generator, which BatchSeed reseeds per batch: resumes stay exact
+            lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
+            other = torch.randperm(len(y)).to(y.device)
+            logits = self.net(lam * inputs + (1 - lam) * inputs[other])
+            loss = lam * self._loss(logits, y) + (1 - lam) * self._loss(logits, y[other])
+        else:
+            loss = self._loss(self.net(inputs), y)
         # averaged on the device over the epoch: a per-step value would cost a host sync every step
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
@@ -127,14 +148,20 @@ class Classifier(L.LightningModule):
         metrics.reset()
         scalars[f"{stage}/loss"] = float(out["loss"])
         scalars[f"{stage}/n_examples"] = len(targets)
+        groups = self._groups(stage, out["index"])
+        if self.speaker_level and groups is not None:
+            scalars[f"{stage}/speaker/uar"] = speaker_uar(probs, targets, groups)
         headline = f"{stage}/uar"
         self.log(headline, scalars[headline], prog_bar=True)
         self.log_dict({k: v for k, v in scalars.items() if k != headline})
         self.final_metrics[stage] = {**scalars, **others}
         if stage == "test":
-            groups = self._groups(stage, out["index"])
+            self.test_outputs = {"index": out["index"], "probs": probs}
             report = multiclass_report(probs, targets, groups, self.class_names, self.n_boot)
             self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in report.items()})
+            if self.speaker_level and groups is not None:
+                speakers = speaker_report(probs, targets, groups, self.class_names, self.n_boot)
+                self.final_metrics[stage][f"{stage}/speaker"] = speakers
         if self.decision:
             self._decide(stage, probs[:, self.positive], (targets == self.positive).long(), out["index"])
         for logger in self.loggers:

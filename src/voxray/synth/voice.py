@@ -2,8 +2,9 @@
 
 `build_voice_corpus` writes `validated.tsv` and `clips/*.mp3` exactly as a Common Voice release
 lays them out, so the real reading and preparation code runs on it unchanged. Labels follow the
-release's skew (mostly twenties and thirties, two thirds male, a few withheld or other labels);
-the audio comes from the source-filter synthesiser in `voice_source`.
+release's skew (mostly twenties and thirties, two thirds male, a few withheld or other labels, a
+share with a gender but no age), clip counts its long tail, and each contributor records through
+their own channel (`channel`); the audio comes from the source-filter synthesiser in `voice_source`.
 """
 
 import hashlib
@@ -17,6 +18,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from voxray.synth.channel import Channel, sample_channel
 from voxray.synth.voice_source import Voice, record, sample_voice
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ AGE_GROUPS: tuple[str, ...] = (
 AGE_SHARES: tuple[float, ...] = (0.12, 0.30, 0.22, 0.14, 0.10, 0.07, 0.03, 0.015, 0.005)
 FEMALE_SHARE = 0.33
 OTHER_GENDERS: tuple[str, ...] = ("", "intersex", "transgender", "non-binary", "do_not_wish_to_say")
-WITHHELD_SHARE = 0.03  # of speakers with a blank/other gender label; as many have a blank age
+WITHHELD_SHARE = 0.03  # of speakers with a blank/other gender label (and the default blank-age share)
 COLUMNS: tuple[str, ...] = (
     "client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
     "age", "gender", "accents", "variant", "locale", "segment",
@@ -44,7 +46,7 @@ _SYLLABLES = (
 )  # fmt: skip
 
 # Independent random streams, keyed so that one speaker's or clip's draws never depend on another's.
-_STREAM_LABELS, _STREAM_SPEAKER, _STREAM_CLIP, _STREAM_TEXT, _STREAM_NAMES = range(5)
+_STREAM_LABELS, _STREAM_SPEAKER, _STREAM_CLIP, _STREAM_TEXT, _STREAM_NAMES, _STREAM_CHANNEL, _STREAM_COUNTS = range(7)
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,13 @@ def _largest_remainder(shares: tuple[float, ...], total: int) -> np.ndarray:
     return counts
 
 
-def assign_speakers(n_speakers: int, seed: int = 0) -> list[Speaker]:
+def assign_speakers(n_speakers: int, seed: int = 0, blank_age_share: float = WITHHELD_SHARE) -> list[Speaker]:
     """Deterministic labels for n_speakers contributors, with Common Voice's class imbalance.
 
     Age counts are exact shares of AGE_SHARES; within each age group a third are female, so every
     group large enough has both sexes. About WITHHELD_SHARE of speakers get a blank or other gender
-    label and as many a blank age, while their voices still have an age and a sex.
+    label and about blank_age_share a blank age (many Common Voice clips have a gender but no
+    age), while their voices still have an age and a sex.
     """
     rng = np.random.default_rng([seed, _STREAM_LABELS])
     ages = np.repeat(np.arange(len(AGE_GROUPS)), _largest_remainder(AGE_SHARES, n_speakers))
@@ -83,7 +86,7 @@ def assign_speakers(n_speakers: int, seed: int = 0) -> list[Speaker]:
     # Cycle through a shuffled OTHER_GENDERS so that a few withheld speakers already cover them all.
     labels = np.resize(rng.permutation(len(OTHER_GENDERS)), n_withheld)
     other_gender = dict(zip(rng.permutation(n_speakers)[:n_withheld].tolist(), labels.tolist()))
-    blank_age = set(rng.permutation(n_speakers)[:n_withheld].tolist())
+    blank_age = set(rng.permutation(n_speakers)[: round(blank_age_share * n_speakers)].tolist())
     speakers = []
     for i in range(n_speakers):
         gender = "female_feminine" if female[i] else "male_masculine"
@@ -109,12 +112,12 @@ def _sentence(rng: np.random.Generator) -> str:
     return " ".join(words).capitalize() + "."
 
 
-def _write_clip(job: tuple[Path, Voice, int, int, int, int]) -> None:
+def _write_clip(job: tuple[Path, Voice, Channel | None, int, int, int, int]) -> None:
     """Synthesise and write one clip unless a complete file is already there (resumed build)."""
-    path, voice, seed, speaker, clip, sr = job
+    path, voice, channel, seed, speaker, clip, sr = job
     if path.exists():
         return
-    audio = record(voice, sr, np.random.default_rng([seed, _STREAM_CLIP, speaker, clip]))
+    audio = record(voice, sr, np.random.default_rng([seed, _STREAM_CLIP, speaker, clip]), channel)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")  # concurrent builders never share it
     sf.write(tmp, audio, sr, format="MP3")
     os.replace(tmp, path)
@@ -145,10 +148,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def clip_counts(n_speakers: int, lo: int, hi: int, tail: float, rng: np.random.Generator) -> np.ndarray:
+    """Clips per speaker in lo..hi with P(k) ~ k^-tail: 0 is uniform; Common Voice's long tail
+    (most contributors record a few clips, a few record very many) is near 1.8."""
+    k = np.arange(lo, hi + 1)
+    p = k ** -float(tail)
+    return rng.choice(k, size=n_speakers, p=p / p.sum())
+
+
 def build_voice_corpus(
     out_dir: str | Path,
     n_speakers: int = 240,
     clips_per_speaker: tuple[int, int] = (4, 12),
+    clips_tail: float = 0.0,
+    blank_age_share: float = WITHHELD_SHARE,
+    speaker_channels: bool = True,
     sample_rate: int = 32000,
     seed: int = 0,
     num_workers: int | None = None,
@@ -163,6 +177,11 @@ def build_voice_corpus(
         out_dir: target folder, created if missing.
         n_speakers: number of contributors (default 240).
         clips_per_speaker: inclusive (min, max) clips per contributor (default (4, 12)).
+        clips_tail: exponent of the clip-count distribution, P(k) ~ k^-clips_tail (0 = uniform).
+        blank_age_share: share of contributors whose age is blank (they keep their gender).
+        speaker_channels: each contributor records all their clips through one channel (device,
+            room, noise, level: speaker and channel confounded, as in Common Voice); False draws a
+            channel per clip.
         sample_rate: MP3 sample rate in Hz, one of MP3_RATES (default 32000).
         seed: seed of every random draw (default 0).
         num_workers: worker processes; None uses os.cpu_count(), 1 runs in this process.
@@ -178,21 +197,25 @@ def build_voice_corpus(
         raise ValueError(
             f"clips_per_speaker must be (min, max) with 1 <= min <= max, got {clips_per_speaker}"
         )
+    if clips_tail < 0 or not 0 <= blank_age_share <= 1:
+        raise ValueError(f"need clips_tail >= 0 and 0 <= blank_age_share <= 1, got {clips_tail}, {blank_age_share}")
     clips_dir = out_dir / "clips"
     clips_dir.mkdir(parents=True, exist_ok=True)
 
-    clips = []  # (speaker, voice, accent, clip index) in recording order
-    for spk in assign_speakers(n_speakers, seed):
+    counts = clip_counts(n_speakers, lo, hi, clips_tail, np.random.default_rng([seed, _STREAM_COUNTS]))
+    clips = []  # (speaker, voice, channel, accent, clip index) in recording order
+    for spk, count in zip(assign_speakers(n_speakers, seed, blank_age_share), counts):
         rng = np.random.default_rng([seed, _STREAM_SPEAKER, spk.index])
         voice = sample_voice(spk.voice_age, spk.voice_female, rng)
         accent = str(rng.choice(_ACCENTS)) if rng.random() < 0.4 else ""
-        clips += [(spk, voice, accent, clip) for clip in range(int(rng.integers(lo, hi + 1)))]
+        channel = sample_channel(np.random.default_rng([seed, _STREAM_CHANNEL, spk.index])) if speaker_channels else None
+        clips += [(spk, voice, channel, accent, clip) for clip in range(int(count))]
 
     # Release-style file numbers: distinct, rising in recording order, unrelated to the TSV order.
     names = np.random.default_rng([seed, _STREAM_NAMES])
     numbers = 17_000_000 + np.cumsum(names.integers(1, 2000, size=len(clips)))
     rows, tasks = [], []
-    for (spk, voice, accent, clip), number in zip(clips, numbers):
+    for (spk, voice, channel, accent, clip), number in zip(clips, numbers):
         path = f"common_voice_en_{number}.mp3"
         text = np.random.default_rng([seed, _STREAM_TEXT, spk.index, clip])
         sentence = _sentence(text)
@@ -201,7 +224,7 @@ def build_voice_corpus(
             str(text.integers(2, 6)), str(int(text.random() < 0.15)),
             spk.age, spk.gender, accent, "", "en", "",
         ))  # fmt: skip
-        tasks.append((clips_dir / path, voice, seed, spk.index, clip, sample_rate))
+        tasks.append((clips_dir / path, voice, channel, seed, spk.index, clip, sample_rate))
 
     workers = num_workers or os.cpu_count() or 1
     progress = tqdm(total=len(tasks), desc="synthetic Common Voice", unit="clip")

@@ -5,13 +5,15 @@ cascade of formant resonators scaled by vocal-tract length; syllables are conson
 murmur followed by a vowel whose formants glide from a consonant locus. Age and gender change f0,
 vocal-tract length, voice quality and speaking rate, with per-speaker spread so that neighbouring
 age groups overlap. `record` then adds what real Common Voice clips have: silence, button clicks,
-room, microphone colour, background noise and a random level.
+and the recording channel (`voxray.synth.channel`: device, room, noise, level).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal
+
+from voxray.synth.channel import Channel, apply_channel, sample_channel
 
 # Age-group trends, in Common Voice's order teens ... nineties.
 _F0_MALE = (150, 120, 115, 112, 115, 125, 127, 129, 131)  # Hz
@@ -241,8 +243,15 @@ def _click(sr: int, rng: np.random.Generator) -> np.ndarray:
     return crackle + rng.uniform(0.3, 1.0) * thump
 
 
-def record(voice: Voice, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """One clip of voice as Common Voice records it; returns float32 (n,), 3-7 s, in [-1, 1]."""
+def record(voice: Voice, sr: int, rng: np.random.Generator, channel: Channel | None = None) -> np.ndarray:
+    """One clip of voice as Common Voice records it; returns float32 (n,), 3-7 s, in [-1, 1].
+
+    Args:
+        voice: the speaker.
+        sr: sample rate (Hz).
+        rng: this clip's generator.
+        channel: the speaker's recording set-up; None draws one for this clip alone.
+    """
     total = 3.0 + 4.0 * rng.beta(2.0, 3.0)  # 3-7 s, skewed short like Common Voice (mean 4.6 s)
     lead, trail = 0.2 + 1.3 * rng.beta(1.5, 3.0, size=2)  # 0.2-1.5 s of silence, mostly under 1 s
     speech = speak(voice, max(total - lead - trail, 0.8), sr, rng)
@@ -252,37 +261,11 @@ def record(voice: Voice, sr: int, rng: np.random.Generator) -> np.ndarray:
         [np.zeros(n_lead + spare // 2), speech, np.zeros(n_trail + spare - spare // 2)]
     )
     peak = np.max(np.abs(speech))
-    if rng.random() < 0.5:  # a small room: exponentially decaying noise tail as impulse response
-        m = int(0.3 * sr)
-        tail = rng.standard_normal(m) * np.exp(-np.arange(m) / (rng.uniform(0.02, 0.06) * sr))
-        wet = signal.fftconvolve(x, tail / np.sqrt(np.sum(tail**2)))[: len(x)]
-        x = x + rng.uniform(0.05, 0.25) * wet
-    # Microphone: a low cut always, and a cheap headset's high cut sometimes.
-    x = signal.sosfilt(signal.butter(2, rng.uniform(60, 150), "highpass", fs=sr, output="sos"), x)
-    if rng.random() < 0.4:
-        cut = rng.uniform(0.25, 0.45) * sr
-        x = signal.sosfilt(signal.butter(4, cut, "lowpass", fs=sr, output="sos"), x)
     for at in (rng.uniform(0.05, 0.8 * lead), len(x) / sr - rng.uniform(0.05, 0.8 * trail)):
-        if rng.random() < 0.7:
+        if rng.random() < 0.7:  # the record button, heard through the same microphone
             i = int(at * sr)
             click = _click(sr, rng)[: len(x) - i]
             x[i : i + len(click)] += rng.uniform(0.1, 0.6) * peak * click
-
-    speech_rms = np.sqrt(np.mean(speech**2))
-    # Background: pink-ish noise (Kellet's pinking filter) at 15-35 dB SNR, sometimes mains hum.
-    pink = signal.lfilter(
-        [0.049922035, -0.095993537, 0.050612699, -0.004408786],
-        [1.0, -2.494956002, 2.017265875, -0.522189400],
-        rng.standard_normal(len(x)),
-    )
-    x += pink / np.sqrt(np.mean(pink**2)) * speech_rms * 10 ** (-rng.uniform(15, 35) / 20)
-    if rng.random() < 0.3:
-        t = np.arange(len(x)) / sr
-        mains = rng.choice([50.0, 60.0])
-        phases = rng.uniform(0, 2 * np.pi, size=3)
-        hum = sum(np.sin(2 * np.pi * k * mains * t + phases[k - 1]) / k for k in (1, 2, 3))
-        x += hum * speech_rms * 10 ** (-rng.uniform(25, 40) / 20)
-
-    x *= 10 ** (rng.uniform(-30, -14) / 20) / speech_rms  # recording level varies a lot
+    x = apply_channel(x, np.sqrt(np.mean(speech**2)), channel or sample_channel(rng), sr, rng)
     x /= max(1.0, np.max(np.abs(x)) / 0.9)  # never clip, with headroom for MP3 overshoot
     return x.astype(np.float32)

@@ -1,0 +1,342 @@
+"""Real-speech check: the gender of real, unseen speakers, CNN against the hand-crafted baseline.
+
+Builds a Common Voice-layout corpus from credited voices in Debian packages
+(`bench/real_speech_sources.py`), splits it into K speaker-disjoint folds (every speaker is tested
+once), runs the project's own `train.py` and `baseline.py` on each fold, and pools the test
+predictions of all folds: UAR over clips and over speakers, with 95% intervals that resample speakers.
+
+    uv run python bench/real_speech.py --only-build       # fetch, build corpus and folds, list the speakers
+    uv run python bench/real_speech.py                    # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
+    uv run python bench/real_speech.py --reuse --variant cnn= --variant noaug="OVERRIDE1 OVERRIDE2"
+
+A fold's dev split is two speakers, one per gender: too few to choose a checkpoint or stop early by
+(its UAR moves in steps of a quarter). The runs in bench/results.md therefore train a fixed schedule
+and test the last epoch: each variant adds `data.batch_size=16 trainer.max_epochs=15
+callbacks.early_stopping=null callbacks.model_checkpoint.monitor=null` (about 270 steps on 16
+training speakers of 20 clips).
+
+Prints a table and appends it, with the speakers, date, machine, command and versions, to bench/results.md.
+Gender and recording set go together (the 8 kHz telephone prompts are mostly women, the KLettres
+letters mostly men): read a good score with the speaker table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from sklearn.model_selection import StratifiedGroupKFold
+
+from voxray.data.audio import CleanParams, clean, decode
+from voxray.metrics import multiclass_report
+from voxray.predictions import FILE as PREDICTIONS
+from voxray.speakers import speaker_report, speaker_scores
+from voxray.synth.voice import COLUMNS
+
+from real_speech_sources import SPEAKERS, Speaker, extract, fetch_debs  # the script's folder is on sys.path
+from record import RESULTS, append_results
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".cache" / "real_speech"  # downloads, corpus and runs
+LABELS = {"female": "female_feminine", "male": "male_masculine"}  # Common Voice's labels since release 17
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and their rate; `.gsm` is Asterisk's headerless GSM 6.10 at 8 kHz."""
+    if path.suffix == ".gsm":
+        return sf.read(path, dtype="float32", format="RAW", subtype="GSM610", samplerate=8000, channels=1)
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)  # (T, C)
+    return audio.mean(axis=1), rate
+
+
+def spread(items: Sequence, n: int) -> list:
+    """`n` items evenly spaced over `items` (all of them when there are at most n)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+def median_f0(clips: Sequence[Path]) -> float:
+    """Median f0 (Hz, pYIN) of `clips` as the project prepares them; a check on the credits, never a label.
+
+    Only voiced frames within 20 dB of a clip's loudest count, and none pinned near pYIN's 60 Hz
+    floor: there pYIN follows mains hum (50 Hz and its harmonics run through several KLettres
+    recordings), not the voice. Octave errors remain: read the figure as rough.
+    """
+    params, f0s = CleanParams(), []
+    for clip in clips:
+        audio = clean(decode(str(clip), params.sample_rate), params)
+        f0, voiced, _ = librosa.pyin(audio, fmin=60, fmax=500, sr=params.sample_rate, frame_length=1024, hop_length=256)
+        rms = librosa.feature.rms(y=audio, frame_length=1024, hop_length=256)[0, : len(f0)]
+        f0s.append(f0[voiced & (rms > rms.max() / 10) & (f0 > 66)])
+    loud = np.concatenate(f0s) if f0s else np.array([])
+    return float(np.median(loud)) if len(loud) else float("nan")
+
+
+def build_corpus(speakers: Sequence[Speaker], debs: Mapping[str, Path], root: Path, clips_per_speaker: int,
+                 min_speech: float, f0_clips: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write `root/clips/` and `root/validated.tsv`; returns the clip table and the speaker table.
+
+    Args:
+        speakers: the catalogue.
+        debs: the .deb of each package the speakers name.
+        root: corpus folder (its clips/ is replaced).
+        clips_per_speaker: at most this many clips each, evenly spread over the sorted file list.
+        min_speech: files with less speech than this (seconds, after trimming silence) are left out.
+        f0_clips: clips per speaker whose median f0 is reported (6; 0 skips the check).
+    """
+    shutil.rmtree(root / "clips", ignore_errors=True)
+    (root / "clips").mkdir(parents=True)
+    rows, people = [], []
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        for package in sorted({s.package for s in speakers}):
+            voices, folder = [s for s in speakers if s.package == package], Path(tmp) / package
+            paths = extract(debs[package], lambda p: any(s.wants(p) for s in voices), folder)
+            for speaker in voices:
+                mine = [p for p in paths if speaker.wants(p)]
+                speech = [p for p in mine if _speech_seconds(folder / p) >= min_speech]
+                if not speech:
+                    raise ValueError(f"speaker {speaker.id}: none of the {len(mine)} files matching "
+                                     f"{speaker.include} in {package} holds {min_speech} s of speech")
+                chosen = spread(speech, clips_per_speaker)
+                names = [_write_clip(folder / p, root / "clips", f"{speaker.id}_{i:03d}") for i, p in enumerate(chosen)]
+                rates = sorted({sf.info(root / "clips" / n).samplerate for n in names})
+                rows += [{"client_id": speaker.id, "path": n, "gender": LABELS[speaker.gender],
+                          "locale": speaker.language, "source": f"{package}:{p}"} for n, p in zip(names, chosen)]
+                people.append({"speaker": speaker.id, "gender": speaker.gender, "language": speaker.language,
+                               "package": package, "rate": "/".join(map(str, rates)), "clips": len(chosen),
+                               "files": len(mine), "too_short": len(mine) - len(speech),
+                               "f0": median_f0([root / "clips" / n for n in spread(names, f0_clips)]),
+                               "credit": speaker.credit, "source": speaker.source})
+    clips = pd.DataFrame(rows)
+    _write_tsv(clips, root / "validated.tsv")
+    clips.to_csv(root / "clip_sources.tsv", sep="\t", index=False, columns=["path", "client_id", "source"])
+    return clips, pd.DataFrame(people)
+
+
+def _speech_seconds(path: Path) -> float:
+    """Seconds left after the project's silence trimming (its denoising, too slow here, comes first there)."""
+    audio, rate = read_audio(path)
+    return len(librosa.effects.trim(audio, top_db=CleanParams().trim_top_db)[0]) / rate
+
+
+def _write_clip(source: Path, folder: Path, stem: str) -> str:
+    """Copy one recording as `<stem>_<original name>` (GSM rewritten as 16-bit WAV); its file name."""
+    name = f"{stem}_{re.sub(r'[^A-Za-z0-9-]+', '-', source.stem)[:40]}"
+    if source.suffix == ".gsm":  # libsndfile, hence the project's loader, cannot open headerless GSM
+        audio, rate = read_audio(source)
+        sf.write(folder / f"{name}.wav", audio, rate, subtype="PCM_16")
+        return f"{name}.wav"
+    shutil.copyfile(source, folder / f"{name}{source.suffix}")
+    return f"{name}{source.suffix}"
+
+
+def _write_tsv(clips: pd.DataFrame, path: Path) -> None:
+    """Clips as a Common Voice table: every release column, age blank."""
+    table = pd.DataFrame({c: clips[c] if c in ("client_id", "path", "gender", "locale") else "" for c in COLUMNS})
+    table["up_votes"], table["down_votes"] = 2, 0
+    table.to_csv(path, sep="\t", index=False)
+
+
+def speaker_folds(clips: pd.DataFrame, k: int, seed: int) -> list[dict[str, list[str]]]:
+    """K speaker-disjoint folds, stratified by gender: {"train", "dev", "test"} speaker ids of each.
+
+    Every speaker is in exactly one test fold; dev holds one speaker per gender drawn from the
+    training speakers (checkpoint selection), so train, dev and test never share a person.
+    """
+    folds = []
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for i, (rest, test) in enumerate(splitter.split(clips, clips["gender"], clips["client_id"])):
+        rng = np.random.default_rng([seed, i])
+        train = clips.iloc[rest].groupby("gender")["client_id"].unique()
+        if (train.map(len) < 2).any() or len(train) < 2:
+            raise ValueError(f"fold {i + 1} keeps fewer than 2 training speakers of a gender, one of whom "
+                             f"would go to dev: use fewer than --folds {k}")
+        dev = [str(rng.choice(sorted(ids))) for ids in train]
+        folds.append({"train": sorted(set(clips.iloc[rest]["client_id"]) - set(dev)), "dev": sorted(dev),
+                      "test": sorted(set(clips.iloc[test]["client_id"]))})
+    return folds
+
+
+def write_folds(root: Path, clips: pd.DataFrame, folds: Sequence[dict[str, list[str]]]) -> list[Path]:
+    """`root/fold<k>/` with train/dev/test.tsv, validated.tsv and clips/ (hard links to root/clips)."""
+    dirs = []
+    for k, fold in enumerate(folds, start=1):
+        folder = root / f"fold{k}"
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "clips").mkdir(parents=True)
+        for name in clips["path"]:
+            try:  # a link, not a symlink: the project may refuse a clip that resolves outside its root
+                os.link(root / "clips" / name, folder / "clips" / name)
+            except OSError:
+                shutil.copyfile(root / "clips" / name, folder / "clips" / name)
+        for split, ids in fold.items():
+            _write_tsv(clips[clips["client_id"].isin(ids)], folder / f"{split}.tsv")
+        _write_tsv(clips, folder / "validated.tsv")
+        dirs.append(folder)
+    return dirs
+
+
+def build(speakers: Sequence[Speaker], debs: Mapping[str, Path], root: Path, k: int, seed: int,
+          clips_per_speaker: int = 40, min_speech: float = 0.5, f0_clips: int = 6) -> tuple[pd.DataFrame, list[Path]]:
+    """Corpus and folds in `root`, rebuilt only when the catalogue or a setting changed; the speaker
+    table and the fold folders (arguments as for `build_corpus`, plus k folds and their seed)."""
+    settings = json.dumps({"speakers": [asdict(s) for s in speakers], "folds": k, "seed": seed, "f0_clips": f0_clips,
+                           "clips_per_speaker": clips_per_speaker, "min_speech": min_speech}, sort_keys=True)
+    done = root / "build.json"
+    if done.exists() and done.read_text() == settings:
+        return pd.read_csv(root / "speakers.tsv", sep="\t"), [root / f"fold{i}" for i in range(1, k + 1)]
+    done.unlink(missing_ok=True)
+    clips, people = build_corpus(speakers, debs, root, clips_per_speaker, min_speech, f0_clips)
+    folds = speaker_folds(clips, k, seed)
+    people["fold"] = people["speaker"].map({s: i for i, f in enumerate(folds, start=1) for s in f["test"]})
+    people.to_csv(root / "speakers.tsv", sep="\t", index=False)
+    dirs = write_folds(root, clips, folds)
+    done.write_text(settings)
+    return people, dirs
+
+
+def run(cmd: list[str], run_dir: Path, reuse_after: float | None = None) -> Path:
+    """Run one project command whose Hydra run folder is `run_dir`; its test_predictions.csv.
+
+    Args:
+        cmd: the command, run in the project folder.
+        run_dir: its `hydra.run.dir`, replaced unless reused.
+        reuse_after: keep a test_predictions.csv written after this time (the corpus build's), None = never.
+    """
+    csv = run_dir / PREDICTIONS
+    if reuse_after is not None and csv.exists() and csv.stat().st_mtime > reuse_after:
+        print(f"  reusing {csv}")
+        return csv
+    shutil.rmtree(run_dir, ignore_errors=True)  # a stale last.ckpt would be resumed from
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    log, start = run_dir.with_suffix(".log"), time.perf_counter()
+    print(f"  {shlex.join(cmd)}", flush=True)
+    with log.open("w") as out:
+        code = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code or not csv.exists():
+        sys.exit(f"{cmd[1]} failed (exit {code}{', no ' + PREDICTIONS if not code else ''}); see {log}")
+    print(f"    done in {time.perf_counter() - start:.0f} s")
+    return csv
+
+
+def pooled(csvs: Sequence[Path], n_boot: int = 1000) -> dict:
+    """Clip and speaker UAR with 95% intervals over speakers, from the test predictions of all folds."""
+    tables = [pd.read_csv(p, dtype={"speaker": str}) for p in csvs]
+    per_fold = pd.concat([pd.Series(t["speaker"].unique()) for t in tables])
+    if per_fold.duplicated().any():
+        raise ValueError(f"speakers {sorted(set(per_fold[per_fold.duplicated()]))} are tested in more than one fold")
+    table = pd.concat(tables, ignore_index=True)
+    classes = [c.removeprefix("prob/") for c in table.columns if c.startswith("prob/")]
+    if not table["label"].isin(classes).all():
+        raise ValueError(f"labels {sorted(set(table['label']) - set(classes))} have no prob/<class> column")
+    probs = torch.tensor(table[[f"prob/{c}" for c in classes]].to_numpy(), dtype=torch.float32)  # (N, k)
+    targets = torch.tensor(table["label"].map({c: i for i, c in enumerate(classes)}).to_numpy())  # (N,)
+    groups = table["speaker"].to_numpy()
+    clip = multiclass_report(probs, targets, groups, classes, n_boot)
+    person = speaker_report(probs, targets, groups, classes, n_boot)
+    p, y, ids = speaker_scores(probs.numpy(), targets.numpy(), groups)  # (S, k), (S,), (S,)
+    return {"clip_uar": clip["uar"], "clip_ci": clip["uar_ci95"], "speaker_uar": person["uar"],
+            "speaker_ci": person["uar_ci95"], "speakers": person["n_speakers"], "clips": len(table),
+            "own_class": dict(zip(ids, p[np.arange(len(y)), y]))}
+
+
+def results_table(scores: Mapping[str, dict]) -> str:
+    """Markdown: variant | clip UAR [95% CI] | speaker UAR [95% CI] | speakers | clips."""
+    lines = ["| variant | clip UAR [95% CI] | speaker UAR [95% CI] | speakers | clips |", "| --- " * 5 + "|"]
+    for name, s in scores.items():
+        (cl, ch), (sl, sh) = s["clip_ci"], s["speaker_ci"]
+        lines.append(f"| {name} | {s['clip_uar']:.3f} [{cl:.3f}, {ch:.3f}] | {s['speaker_uar']:.3f} "
+                     f"[{sl:.3f}, {sh:.3f}] | {s['speakers']} | {s['clips']} |")
+    return "\n".join(lines)
+
+
+def speaker_table(people: pd.DataFrame, scores: Mapping[str, dict] | None = None) -> str:
+    """Markdown: one line per speaker with the credit that gives their gender and, per variant, the
+    speaker-level probability of their own gender (below 0.5: decided wrong)."""
+    scores = scores or {}
+    lines = ["| speaker | gender | language | rate (Hz) | clips | median f0 (Hz) | test fold | "
+             + "".join(f"{name} p(own) | " for name in scores) + "credit (source) |",
+             "| --- " * (8 + len(scores)) + "|"]
+    lines += [f"| {p.speaker} | {p.gender} | {p.language} | {p.rate} | {p.clips} | {p.f0:.0f} | {p.fold} | "
+              + "".join(f"{s['own_class'].get(p.speaker, float('nan')):.2f} | " for s in scores.values())
+              + f"{p.credit} ({p.package}: {p.source}) |" for p in people.itertuples()]
+    n = people["gender"].value_counts()
+    return "\n".join(lines) + f"\n\n{n.get('female', 0)} women, {n.get('male', 0)} men, {people['clips'].sum()} clips."
+
+
+def _variant(text: str) -> tuple[str, list[str]]:
+    name, sep, overrides = text.partition("=")
+    if not sep or not re.fullmatch(r"[\w-]+", name) or name == "baseline":
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=\"override1 override2\" (NAME: letters, digits, _ "
+                                         f"or -; 'baseline' is taken)")
+    return name, shlex.split(overrides)
+
+
+def main() -> None:
+    trainers = sorted(p.stem for p in (ROOT / "conf" / "trainer").glob("*.yaml"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", type=_variant, action="append", metavar='NAME="OVERRIDES"',
+                        help="a CNN to compare: train.py overrides (repeatable; default: cnn with none)")
+    parser.add_argument("--folds", type=int, default=4, help="speaker-disjoint folds; each speaker is tested once")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--clips-per-speaker", type=int, default=40)
+    parser.add_argument("--min-speech", type=float, default=0.5, help="seconds of speech a clip needs")
+    parser.add_argument("--leave-out", action="append", default=[], choices=[s.id for s in SPEAKERS],
+                        metavar="SPEAKER", help="a catalogue speaker to leave out (repeatable)")
+    parser.add_argument("--trainer", choices=trainers, default="default",
+                        help="the CNN runs' trainer config (conf/trainer/)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip runs whose folder has test_predictions.csv (without it, run folders are replaced)")
+    parser.add_argument("--only-build", action="store_true", help="build corpus and folds, list the speakers, stop")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--debs", type=Path, default=WORK / "debs", help="where the .deb files are kept")
+    parser.add_argument("--corpus", type=Path, default=WORK / "corpus")
+    parser.add_argument("--out", type=Path, default=WORK / "runs", help="the runs' Hydra folders")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the markdown file the tables are appended to")
+    args = parser.parse_args()
+    if args.folds < 2 or args.clips_per_speaker < 1:
+        parser.error("--folds must be at least 2 and --clips-per-speaker at least 1")
+    args.corpus.mkdir(parents=True, exist_ok=True)
+    speakers = [s for s in SPEAKERS if s.id not in args.leave_out]
+    people, folds = build(speakers, fetch_debs({s.package for s in speakers}, args.debs), args.corpus,
+                          args.folds, args.seed, args.clips_per_speaker, args.min_speech)
+    if args.only_build:
+        print(speaker_table(people))
+        return
+    print(f"{len(people)} speakers, {people['clips'].sum()} clips, {len(folds)} folds in {args.corpus}")
+    runs = {name: [sys.executable, "train.py", "experiment=voice_gender", f"trainer={args.trainer}", *o]
+            for name, o in (args.variant or [("cnn", [])])}
+    runs["baseline"] = [sys.executable, "baseline.py", "data.target=gender"]
+    built = (args.corpus / "build.json").stat().st_mtime if args.reuse else None  # older runs saw other folds
+    scores = {}
+    for name, cmd in runs.items():
+        print(f"{name}:")
+        out = [args.out / name / f"fold{k}" for k in range(1, len(folds) + 1)]
+        csvs = [run([*cmd, f"seed={args.seed}", f"data.root={f}", f"hydra.run.dir={o}"], o, built)
+                for f, o in zip(folds, out)]
+        scores[name] = pooled(csvs, args.n_boot)
+    tables = (results_table(scores) + "\n\nSpeakers (gender from the credits; f0 only as a check; p(own): the "
+              "speaker-level probability of their credited gender):\n\n" + speaker_table(people, scores))
+    print(tables)
+    append_results("Real-speech check", tables, args.results, f"{len(folds)} speaker-disjoint folds, seed {args.seed}")
+
+
+if __name__ == "__main__":
+    main()

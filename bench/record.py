@@ -1,0 +1,25 @@
+"""Append a benchmark's tables to bench/results.md, headed by the date, machine, versions and command."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).with_name("results.md")
+
+
+def append_results(title: str, body: str, results: Path = RESULTS, details: str = "") -> None:
+    """Add `## <title> — <date>, <machine>, <threads>, torch <version>[, details]`, the command line
+    that ran, and `body` (markdown) to the end of `results`."""
+    machine = platform.processor() or platform.machine()
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    extra = f", {details}" if details else ""
+    header = (f"\n## {title} — {date.today()}, {machine}{gpu}, {torch.get_num_threads()} threads, "
+              f"torch {torch.__version__}{extra}\n\n`{shlex.join(['python', *sys.argv])}`\n\n")
+    with results.open("a") as f:
+        f.write(header + body + "\n")
