@@ -34,6 +34,8 @@ class VoiceDataModule(ArrayDataModule):
             synthetic: `build_voice_corpus` arguments for the embedded corpus).
     """
 
+    synthetic_version = "2-speaker-channels"  # one recording channel per speaker, long tail, blank ages
+
     def __init__(
         self,
         root: str | None,
@@ -57,8 +59,6 @@ class VoiceDataModule(ArrayDataModule):
         self.clean = CleanParams(**clean)
         self.use_official_splits = use_official_splits
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
-
-    synthetic_version = "2-speaker-channels"  # one recording channel per speaker, long tail, blank ages
 
     def build_synthetic(self, folder: Path) -> Path:
         from voxray.synth.voice import build_voice_corpus  # only needed without a data root
