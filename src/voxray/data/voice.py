@@ -34,7 +34,7 @@ class VoiceDataModule(ArrayDataModule):
             synthetic: `build_voice_corpus` arguments for the embedded corpus).
     """
 
-    synthetic_version = "2-speaker-channels"  # one recording channel per speaker, long tail, blank ages
+    synthetic_version = "3-fast-noise"  # one channel per speaker, long tail, blank ages; noise drawn at an FFT-friendly length
 
     def __init__(
         self,

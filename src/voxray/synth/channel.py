@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
+from scipy import fft, signal
 
 # Device kinds and their shares among contributors.
 DEVICES: tuple[str, ...] = ("phone", "headset", "laptop", "usb")
@@ -79,10 +79,11 @@ def _peaking_sos(freq: float, gain_db: float, q: float, sr: int) -> np.ndarray:
 
 def _coloured_noise(n: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Unit-RMS noise with power spectrum ~ 1/f^alpha."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n)
+    m = fft.next_fast_len(n, real=True)  # a clip's length can be prime: its FFT then costs 20x more
+    spectrum = fft.rfft(rng.standard_normal(m))
+    f = fft.rfftfreq(m)
     f[0] = f[1]
-    noise = np.fft.irfft(spectrum * f ** (-alpha / 2), n)
+    noise = fft.irfft(spectrum * f ** (-alpha / 2), m)[:n]
     return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
 
 
