@@ -1,4 +1,5 @@
-"""Joint age + gender labels: a clip is kept when any label is usable, splits stay speaker-disjoint."""
+"""Joint age + gender labels: a clip is kept when any label is usable; the split is speaker-disjoint
+and puts the speakers with an age where an age-only run puts them."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_blank_age_clips_train_gender_in_the_joint_run_and_are_left_out_of_the_a
     assert counts["gender"].sum() == (train["label/gender"] >= 0).sum() and len(counts["age"]) == 6
     assert counts["age"].sum() == (train["label/age"] >= 0).sum() < len(train)
     assert sum(report["per_class_of_task"]["gender"][s].get("female", 0) for s in report["rows"]) == 22
-    # speaker-disjoint, and both kinds of speakers (with and without an age) reach every split
+    # speaker-disjoint; the speakers without an age, split by gender, reach every part too
     assert joint.table.groupby("group")["split"].nunique().max() == 1
     for split in ("train", "val", "test"):
         part = joint.table[joint.table["split"] == split]
@@ -67,3 +68,7 @@ def test_blank_age_clips_train_gender_in_the_joint_run_and_are_left_out_of_the_a
     assert age_report["kept"] == 33 and age_report["excluded"] == {"blank": 13}
     assert set(age.table["path"]) == set(joint.table.loc[joint.table["label/age"] >= 0, "path"])
     assert np.asarray(age.datasets["train"].labels).ndim == 1
+    # the speakers with an age sit in the same parts in both runs: age is tested on the same clips
+    with_age = joint.table[joint.table["label/age"] >= 0]
+    pd.testing.assert_series_equal(with_age.set_index("path")["split"].sort_index(),
+                                   age.table.set_index("path")["split"].sort_index())

@@ -211,10 +211,11 @@ def apply_label_maps(
         maps: task -> (label map, classes), as for `apply_label_map`.
 
     Returns the kept rows with `label/<task>` (class index, -1 where that label is missing or does
-    not map) and `label_name/<task>` ("" there) per task, and `label_name` = the stratum the split
-    is stratified on (the tasks' class names joined by "|", "?" for a missing one) with `label`
-    its index; and a report `{"kept": n, "excluded": {"age=blank, gender=other": count, ...},
-    "labelled": {task: n}, "missing": {task: {"<raw label or 'blank'>": count}}}` (over kept rows).
+    not map) and `label_name/<task>` ("" there) per task, and `label_name` = the combination of
+    the tasks' class names joined by "|" ("?" for a missing one; the class a balanced sampler evens
+    speakers within, and the data report's `per_class`) with `label` its index; and a report
+    `{"kept": n, "excluded": {"age=blank, gender=other": count, ...}, "labelled": {task: n},
+    "missing": {task: {"<raw label or 'blank'>": count}}}` (missing: over the kept rows).
     """
     mapped = {}
     for task, (label_map, classes) in maps.items():

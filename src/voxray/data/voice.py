@@ -9,7 +9,7 @@ from pathlib import Path
 from voxray.data.audio import CleanParams, load_clip
 from voxray.data.commonvoice import apply_label_map, apply_label_maps, read_common_voice
 from voxray.data.datamodule import ArrayDataModule, Plan
-from voxray.data.splits import group_split
+from voxray.data.splits import first_label_split, group_split
 
 TARGETS = ("age", "gender")
 # Part of the cache key: bump it whenever `load_clip`'s output changes, so that no cache prepared
@@ -85,9 +85,15 @@ class VoiceDataModule(ArrayDataModule):
             table, label_report = apply_label_map(raw, self.target, self.label_maps[self.target], self.classes)
         table["group"] = table["client_id"]
         if (table["split"] == "").any():
-            table["split"] = group_split(
-                table["label"], table["group"], self.val_fraction, self.test_fraction, self.seed
-            )
+            if self.tasks:  # the same speakers as a run on the first target alone (age where present)
+                labels = table[[f"label/{t}" for t in self.tasks]]
+                table["split"] = first_label_split(
+                    labels, table["group"], self.val_fraction, self.test_fraction, self.seed
+                )
+            else:
+                table["split"] = group_split(
+                    table["label"], table["group"], self.val_fraction, self.test_fraction, self.seed
+                )
         report = {
             "root": str(root),
             "target": self.target,
