@@ -26,7 +26,7 @@ SAMPLERS = ("shuffle", "balanced_speakers")
 @dataclass
 class Plan:
     """What to prepare: `table` has path, label (int), label_name, split, group columns (and for a
-    joint model `label/<task>`, `label_name/<task>` per task, label being the split's stratum)."""
+    joint model `label/<task>`, `label_name/<task>` per task, label naming their combination)."""
 
     table: pd.DataFrame
     load: Callable  # picklable path -> array (or (array, extras))
@@ -249,7 +249,7 @@ class ArrayDataModule(L.LightningDataModule):
                 s: group_sizes(table.loc[table["split"] == s, "group"], plan.group_name) for s in SPLITS
             },
         }
-        if self.tasks:  # per task, over the rows that carry its label; "per_class" holds the strata
+        if self.tasks:  # per task, over the rows that carry its label; "per_class" holds the combinations
             report["per_class_of_task"] = {t: per_class(table[table[f"label/{t}"] >= 0], f"label_name/{t}")
                                            for t in self.tasks}
         capped = ""

@@ -81,7 +81,7 @@ def first_label_split(
     groups = groups.astype(str)
     part_of: dict[str, str] = {}
     for task in labels.columns:
-        rows = (labels[task] >= 0) & ~groups.isin(part_of)
+        rows = (labels[task] >= 0) & ~groups.isin(list(part_of))
         if rows.any():
             split = group_split(labels.loc[rows, task], groups[rows], val_fraction, test_fraction, seed)
             part_of.update(zip(groups[rows], split))
