@@ -117,3 +117,16 @@ def test_export_says_which_logits_belong_to_which_task(run: tuple[Path, dict], t
     for task in meta["tasks"].values():
         start, stop = task["logits"]
         torch.testing.assert_close(logits[:, start:stop].softmax(dim=1), want[:, start:stop], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow  # 8 epochs on 160 embedded speakers, as the gender-only test in test_train_voice.py
+def test_the_joint_model_learns_gender_on_the_embedded_corpus(tmp_path: Path) -> None:
+    from tests.test_train_voice import FAST
+
+    metrics = train(compose_cfg("train", tmp_path / "run", tmp_path / "cache",
+                                ["experiment=voice_age_gender", "trainer.max_epochs=8", *FAST]))
+    print(f"voice_age_gender: test/gender/uar={metrics['test/gender/uar']:.3f} "
+          f"test/age/uar={metrics['test/age/uar']:.3f} test/gender/speaker/uar={metrics['test/gender/speaker/uar']:.3f}")
+    report = json.loads((tmp_path / "run" / "data_report.json").read_text())
+    assert report["missing"]["age"]["blank"] > 0, "the embedded corpus's clips without an age are trained on"
+    assert metrics["test/gender/uar"] >= 0.75  # the bar of the gender-only test on the same corpus
