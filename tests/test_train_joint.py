@@ -130,3 +130,13 @@ def test_the_joint_model_learns_gender_on_the_embedded_corpus(tmp_path: Path) ->
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())
     assert report["missing"]["age"]["blank"] > 0, "the embedded corpus's clips without an age are trained on"
     assert metrics["test/gender/uar"] >= 0.75  # the bar of the gender-only test on the same corpus
+
+
+def test_a_list_of_targets_without_classes_per_target_is_a_one_line_error(tmp_path: Path) -> None:
+    from voxray.checks import UserError, check_train
+
+    cfg = compose_cfg("train", tmp_path / "run", tmp_path / "cache", ["data.target=[age,gender]"])
+    with pytest.raises(UserError, match=r"data.target=\['age', 'gender'\] needs data.classes per target.*"
+                                        r"experiment=voice_age_gender"):
+        check_train(cfg)
+    check_train(compose_cfg("train", tmp_path / "run", tmp_path / "cache", ["experiment=voice_age_gender"]))
