@@ -129,6 +129,8 @@ def test_the_joint_model_learns_gender_on_the_embedded_corpus(tmp_path: Path) ->
           f"test/age/uar={metrics['test/age/uar']:.3f} test/gender/speaker/uar={metrics['test/gender/speaker/uar']:.3f}")
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())
     assert report["missing"]["age"]["blank"] > 0, "the embedded corpus's clips without an age are trained on"
+    # measured: gender 0.873 (0.929 per speaker), against 0.84 for the gender-only test; age 0.128, not
+    # yet learnt in 8 epochs (the age-only slow test needs 25): 16 min on 2 cores at load 9, with the corpus build
     assert metrics["test/gender/uar"] >= 0.75  # the bar of the gender-only test on the same corpus
 
 
