@@ -56,6 +56,21 @@ def make_official_corpus(root: Path) -> Path:
     return write_official(root, rows)
 
 
+def make_joint_corpus(root: Path) -> Path:
+    """For joint age + gender runs: 16 speakers x 2 clips with both labels, 6 speakers x 2 clips with
+    a gender and a blank age, one clip with an age and an unusable gender, one with neither."""
+    rows = []
+    for s in range(16):
+        gender = "male_masculine" if s % 2 else "female_feminine"
+        age = ["twenties", "thirties", "fifties", "teens"][s % 4]
+        rows += [{"client_id": f"both{s:02d}", "age": age, "gender": gender, "f0": 100 + 8 * s}] * 2
+    for s in range(6):
+        rows += [{"client_id": f"noage{s}", "age": "", "gender": ["female", "male"][s % 2], "f0": 120 + 9 * s}] * 2
+    rows += [{"client_id": "nogender", "age": "sixties", "gender": "do_not_wish_to_say"}]
+    rows += [{"client_id": "none", "age": "", "gender": ""}]
+    return write_official(root, rows)
+
+
 @pytest.fixture
 def official_corpus(tmp_path: Path) -> Path:
     return make_official_corpus(tmp_path / "cv")

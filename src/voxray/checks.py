@@ -95,6 +95,12 @@ def check_data(data: DictConfig) -> None:
             f"data.val_fraction={val} and data.test_fraction={test} leave nothing to train on; "
             "keep their sum below 1"
         )
+    raw_classes = OmegaConf.to_container(data, resolve=False).get("classes")
+    if OmegaConf.is_list(data.get("target")) and not isinstance(raw_classes, dict):
+        raise UserError(
+            f"data.target={list(data.target)} needs data.classes per target ({{age: [...], gender: [...]}}); "
+            "experiment=voice_age_gender sets both"
+        )
     if data.get("root") is not None:
         if str(data.get("_target_", "")).endswith("XrayDataModule"):
             _xray_root(str(data.root))

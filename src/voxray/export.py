@@ -51,7 +51,10 @@ def preparation_steps(run_cfg: DictConfig) -> dict:
 
 def export(cfg: DictConfig) -> Path:
     """Write `<output_dir>/model.onnx` (raw batch -> logits) and `model.json` (classes, threshold,
-    input spec); verify onnxruntime against PyTorch on a random batch before returning the path."""
+    input spec); verify onnxruntime against PyTorch on a random batch before returning the path.
+
+    A joint model's graph has one output, its tasks' logits side by side; model.json's `tasks`
+    gives each task's classes and its `[start, stop)` columns, to be softmaxed separately."""
     if cfg.format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {cfg.format!r}")
     ckpt, run_cfg = load_run(cfg.ckpt_path)
@@ -73,13 +76,24 @@ def export(cfg: DictConfig) -> Path:
         "class_names": model.class_names,
         "threshold": float(model.threshold) if model.decision else None,
         "positive_class": model.class_names[model.positive] if model.decision else None,
-        "decision_rule": "positive when softmax(logits)[positive_class] >= threshold" if model.decision else "argmax",
+        "decision_rule": _decision_rule(model),
         "onnxruntime_max_abs_diff": max_diff,
         "checkpoint": str(cfg.ckpt_path),
     }
+    if model.tasks.joint:
+        meta["tasks"] = {t.name: {"classes": t.classes, "logits": [t.columns.start, t.columns.stop]}
+                         for t in model.tasks}
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     print(f"exported {path} (onnxruntime vs PyTorch max |diff| {max_diff:.2e})")
     return path
+
+
+def _decision_rule(model: torch.nn.Module) -> str:
+    if model.decision:
+        return "positive when softmax(logits)[positive_class] >= threshold"
+    if model.tasks.joint:
+        return "per task: argmax of logits[:, start:stop] (softmax over those columns for probabilities)"
+    return "argmax"
 
 
 def check_onnx(model: torch.nn.Module, path: Path, x: torch.Tensor, atol: float = 1e-3) -> float:

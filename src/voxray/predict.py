@@ -61,9 +61,9 @@ def prepare_inputs(files: Sequence[Path], load: Callable, num_workers: int = 0) 
 def predict(cfg: DictConfig) -> pd.DataFrame:
     """Write predictions.csv and predictions.json into the run folder; returns the table.
 
-    One row per input: probabilities per class, the predicted class, and for a screening model
-    the positive-class decision at the stored threshold (`decide`: p >= threshold); a file that
-    fails has its `error` set. Files are prepared in `cfg.num_workers` processes and classified in
+    One row per input: probabilities per class, the predicted class (for a joint model both per
+    task: `p_<task>_<class>`, `predicted_<task>`), and for a screening model the positive-class
+    decision at the stored threshold (`decide`: p >= threshold); a file that fails has its `error` set. Files are prepared in `cfg.num_workers` processes and classified in
     batches of `cfg.batch_size`.
     """
     ckpt, run_cfg = load_run(cfg.ckpt_path)
@@ -81,7 +81,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
         chunk = ready[start : start + cfg.batch_size]
         batch = torch.from_numpy(np.stack([prepared[i][0] for i in chunk])).to(device)
         with torch.inference_mode():
-            probs = model(batch).float().softmax(1).cpu()  # (B, k)
+            probs = model.tasks.probs(model(batch)).cpu()  # (B, k)
         for i, p in zip(chunk, probs):
             rows[i].update(_decisions(model, p))
     table = pd.DataFrame(rows)
@@ -95,7 +95,15 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
 
 
 def _decisions(model: torch.nn.Module, probs: torch.Tensor) -> dict:
-    """Probabilities per class and the predicted class; a screening model decides at its threshold."""
+    """Probabilities per class and the predicted class (per task for a joint model); a screening
+    model decides at its threshold."""
+    if model.tasks.joint:
+        row = {}
+        for task in model.tasks:
+            part = probs[task.columns]
+            row.update({f"p_{task.name}_{c}": float(p) for c, p in zip(task.classes, part)})
+            row[f"predicted_{task.name}"] = task.classes[int(part.argmax())]
+        return row
     row: dict = {f"p_{c}": float(p) for c, p in zip(model.class_names, probs)}
     row["predicted"] = model.class_names[int(probs.argmax())]
     if model.decision:

@@ -6,7 +6,7 @@ evaluations be pooled across runs (cross-validation folds, as `bench/real_speech
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +19,36 @@ FILE = "test_predictions.csv"
 
 
 def predictions_table(
-    rows: pd.DataFrame, probs: np.ndarray, class_names: Sequence[str], group_name: str,
-    decision: tuple[int, float] | None = None,
+    rows: pd.DataFrame, probs: np.ndarray, class_names: Sequence[str] | Mapping[str, Sequence[str]],
+    group_name: str, decision: tuple[int, float] | None = None,
 ) -> pd.DataFrame:
-    """One line per row: path, group (named `group_name`), label, pred (argmax), prob/<class>.
+    """One line per row: path, group (named `group_name`), label, pred (argmax), prob/<class>; for a
+    joint model label/<task> (empty where the row has none), pred/<task>, prob/<task>/<class>.
 
     Args:
-        rows: the evaluated rows (path, group, label_name columns), in the order of `probs`.
-        probs: (N, k) class probabilities.
-        class_names: the k class names.
+        rows: the evaluated rows (path, group, label_name columns; label_name/<task> for a joint
+            model), in the order of `probs`.
+        probs: (N, k) class probabilities (a joint model's tasks side by side, as its logits).
+        class_names: the k class names, or a mapping task -> class names.
         group_name: the group column's name ("speaker", "patient").
         decision: (positive class index, threshold) of a screening model: adds
             `pred_at_threshold`, the class decided by p(positive) >= threshold.
     """
     probs = np.asarray(probs)
+    table = pd.DataFrame({"path": rows["path"].to_numpy(), group_name: rows["group"].astype(str).to_numpy()})
+    if isinstance(class_names, Mapping):
+        start = 0
+        for task, classes in class_names.items():
+            part, names = probs[:, start : start + len(classes)], np.asarray(classes)
+            table[f"label/{task}"] = rows[f"label_name/{task}"].to_numpy()
+            table[f"pred/{task}"] = names[part.argmax(axis=1)]
+            for i, name in enumerate(classes):
+                table[f"prob/{task}/{name}"] = part[:, i]
+            start += len(classes)
+        return table
     names = np.asarray(class_names)
-    table = pd.DataFrame({
-        "path": rows["path"].to_numpy(), group_name: rows["group"].astype(str).to_numpy(),
-        "label": rows["label_name"].to_numpy(), "pred": names[probs.argmax(axis=1)],
-    })
+    table["label"] = rows["label_name"].to_numpy()
+    table["pred"] = names[probs.argmax(axis=1)]
     if decision is not None:
         positive, threshold = decision
         negative = names[1 - positive] if len(names) == 2 else "not " + names[positive]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -12,23 +12,34 @@ from voxray.plots import confusion_figure
 
 
 def write_stage_report(
-    metrics: dict, class_names: Sequence[str], out_dir: str | Path, stage: str, ckpt_path: str = ""
+    metrics: dict, class_names: Sequence[str] | Mapping[str, Sequence[str]], out_dir: str | Path, stage: str,
+    ckpt_path: str = "",
 ) -> Path:
     """`<out_dir>/metrics.json` (scalars, per-class recall, confusion matrix) and
     `<out_dir>/confusion_matrix_<stage>.png` (argmax decisions), plus for a screening model
-    `confusion_matrix_<stage>_at_threshold.png` (its decisions); returns the JSON path."""
+    `confusion_matrix_<stage>_at_threshold.png` (its decisions); returns the JSON path.
+
+    For a joint model (`class_names` maps task -> class names) each task's metrics are named
+    `<stage>/<task>/...` and its figure is `confusion_matrix_<stage>_<task>.png`.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
-    payload = {"stage": stage, "checkpoint": str(ckpt_path), "class_names": list(class_names), **metrics}
+    joint = isinstance(class_names, Mapping)
+    names = {t: list(c) for t, c in class_names.items()} if joint else list(class_names)
+    payload = {"stage": stage, "checkpoint": str(ckpt_path), "class_names": names, **metrics}
     path.write_text(json.dumps(payload, indent=2))
-    figures = {f"confusion_matrix_{stage}.png": (metrics[f"{stage}/confmat"], "argmax decision")}
+    if joint:
+        figures = {f"confusion_matrix_{stage}_{t}.png": (metrics[f"{stage}/{t}/confmat"], c, f"{t}, argmax decision")
+                   for t, c in names.items()}
+    else:
+        figures = {f"confusion_matrix_{stage}.png": (metrics[f"{stage}/confmat"], names, "argmax decision")}
     at = metrics.get(f"{stage}/at_threshold")
     if at:  # a screening model: what it decides at its validation-chosen threshold
         rule = f"positive when p >= {at['threshold']:.4g}\n(threshold chosen on validation)"
-        figures[f"confusion_matrix_{stage}_at_threshold.png"] = (at["confmat"], rule)
-    for name, (confmat, rule) in figures.items():
-        fig = confusion_figure(confmat, class_names, f"{stage} split, {Path(ckpt_path).name}\n{rule}")
+        figures[f"confusion_matrix_{stage}_at_threshold.png"] = (at["confmat"], names, rule)
+    for name, (confmat, classes, rule) in figures.items():
+        fig = confusion_figure(confmat, classes, f"{stage} split, {Path(ckpt_path).name}\n{rule}")
         fig.savefig(out_dir / name)
         plt.close(fig)
     return path

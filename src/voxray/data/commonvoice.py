@@ -199,3 +199,47 @@ def apply_label_map(
     out["label"] = out["label_name"].map({c: i for i, c in enumerate(classes)}).astype(int)
     report = {"kept": int(keep.sum()), "excluded": dict(sorted(excluded.items()))}
     return out.reset_index(drop=True), report
+
+
+def apply_label_maps(
+    table: pd.DataFrame, maps: Mapping[str, tuple[Mapping[str, str], Sequence[str]]]
+) -> tuple[pd.DataFrame, dict]:
+    """Labels of several tasks at once (a joint model): a row is kept when any task's label maps.
+
+    Args:
+        table: rows with one raw label column per task (`age`, `gender`).
+        maps: task -> (label map, classes), as for `apply_label_map`.
+
+    Returns the kept rows with `label/<task>` (class index, -1 where that label is missing or does
+    not map) and `label_name/<task>` ("" there) per task, and `label_name` = the combination of
+    the tasks' class names joined by "|" ("?" for a missing one; the class a balanced sampler evens
+    speakers within, and the data report's `per_class`) with `label` its index; and a report
+    `{"kept": n, "excluded": {"age=blank, gender=other": count, ...}, "labelled": {task: n},
+    "missing": {task: {"<raw label or 'blank'>": count}}}` (missing: over the kept rows).
+    """
+    mapped = {}
+    for task, (label_map, classes) in maps.items():
+        unknown = sorted(set(label_map.values()) - set(classes))
+        if unknown:
+            raise ValueError(f"label_map targets {unknown} of {task} are not among classes {list(classes)}")
+        mapped[task] = table[task].map(lambda raw, m=label_map: m.get(raw))
+    keep = pd.concat([m.notna() for m in mapped.values()], axis=1).any(axis=1)
+
+    def raw_labels(rows: pd.DataFrame, task: str) -> pd.Series:
+        return rows[task].where(rows[task] != "", "blank")
+
+    dropped = table[~keep]
+    reasons = [", ".join(f"{t}={v}" for t, v in zip(maps, values))
+               for values in zip(*(raw_labels(dropped, t) for t in maps))]
+    out = table[keep].copy()
+    report: dict = {"kept": int(keep.sum()), "excluded": dict(sorted(Counter(reasons).items())),
+                    "labelled": {}, "missing": {}}
+    for task, (_, classes) in maps.items():
+        names = mapped[task][keep]
+        out[f"label_name/{task}"] = names.fillna("")
+        out[f"label/{task}"] = names.map({c: i for i, c in enumerate(classes)}).fillna(-1).astype(int)
+        report["labelled"][task] = int(names.notna().sum())
+        report["missing"][task] = dict(sorted(Counter(raw_labels(out[names.isna()], task)).items()))
+    out["label_name"] = out[[f"label_name/{t}" for t in maps]].replace("", "?").agg("|".join, axis=1)
+    out["label"] = pd.factorize(out["label_name"], sort=True)[0]
+    return out.reset_index(drop=True), report

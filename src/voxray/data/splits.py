@@ -60,3 +60,29 @@ def check_group_disjoint(splits: pd.Series, groups: pd.Series, what: str = "spea
             f"{len(leaked)} {what}(s) appear in more than one split ({shown}); a {what} in two "
             f"parts leaks identity into evaluation. Fix the split files or let voxray split."
         )
+
+
+def first_label_split(
+    labels: pd.DataFrame, groups: pd.Series, val_fraction: float, test_fraction: float, seed: int
+) -> pd.Series:
+    """A group-disjoint split of rows labelled for several tasks (-1: no label), stratified on the
+    first task's label where a group has one, otherwise on the next task's, and so on.
+
+    The groups with a first-task label are split exactly as `group_split` splits those rows alone,
+    so a joint age + gender model is tested on the same speakers and clips for age as an age-only
+    model of the same seed; the groups without one (a gender but no age) are split by the next task.
+
+    Args:
+        labels: one column per task, in order, of class indices with -1 where a row lacks one.
+        groups, val_fraction, test_fraction, seed: as for `group_split`.
+    Returns:
+        a Series of split names aligned with `labels`.
+    """
+    groups = groups.astype(str)
+    part_of: dict[str, str] = {}
+    for task in labels.columns:
+        rows = (labels[task] >= 0) & ~groups.isin(list(part_of))
+        if rows.any():
+            split = group_split(labels.loc[rows, task], groups[rows], val_fraction, test_fraction, seed)
+            part_of.update(zip(groups[rows], split))
+    return groups.map(part_of).rename("split")

@@ -7,9 +7,9 @@ from functools import partial
 from pathlib import Path
 
 from voxray.data.audio import CleanParams, load_clip
-from voxray.data.commonvoice import apply_label_map, read_common_voice
+from voxray.data.commonvoice import apply_label_map, apply_label_maps, read_common_voice
 from voxray.data.datamodule import ArrayDataModule, Plan
-from voxray.data.splits import group_split
+from voxray.data.splits import first_label_split, group_split
 
 TARGETS = ("age", "gender")
 # Part of the cache key: bump it whenever `load_clip`'s output changes, so that no cache prepared
@@ -22,10 +22,12 @@ class VoiceDataModule(ArrayDataModule):
 
     Args:
         root: Common Voice folder; None builds the embedded synthetic corpus in the cache.
-        target: "age" or "gender".
+        target: "age" or "gender"; a list (`[age, gender]`) for a joint model, whose labels are
+            (n, n_tasks) with -1 where a clip lacks one, and whose clips need any one label.
         labels: per target, `classes` (ordered names) and `map` (raw Common Voice label -> class
             name); unmapped labels are excluded and counted in the data report.
-        classes: the class names of `target` (the config interpolates them from `labels`).
+        classes: the class names of `target` (the config interpolates them from `labels`); for a
+            list of targets a mapping target -> class names.
         clean: `CleanParams` fields (sample_rate, clip_seconds, denoise, trim_top_db, min_seconds).
         use_official_splits: use the dataset's train/dev/test files when present.
         val_fraction, test_fraction, seed: the speaker-disjoint split when there are no split
@@ -39,9 +41,9 @@ class VoiceDataModule(ArrayDataModule):
     def __init__(
         self,
         root: str | None,
-        target: str,
+        target: str | Sequence[str],
         labels: Mapping[str, Mapping],
-        classes: Sequence[str],
+        classes: Sequence[str] | Mapping[str, Sequence[str]],
         clean: Mapping,
         use_official_splits: bool = True,
         val_fraction: float = 0.15,
@@ -50,11 +52,14 @@ class VoiceDataModule(ArrayDataModule):
         **kwargs,
     ) -> None:
         super().__init__(root=root, classes=classes, seed=seed, **kwargs)
-        if target not in TARGETS:
-            raise ValueError(f"data.target must be one of {TARGETS}, got {target!r}")
-        self.target = target
-        if list(classes) != list(labels[target]["classes"]):
-            raise ValueError(f"classes {list(classes)} differ from labels.{target}.classes")
+        targets = [target] if isinstance(target, str) else list(target)
+        if not targets or any(t not in TARGETS for t in targets) or len(set(targets)) < len(targets):
+            raise ValueError(f"data.target must be one of {TARGETS} or a list of them, got {target!r}")
+        self.target = target if isinstance(target, str) else targets
+        expected = {t: list(labels[t]["classes"]) for t in targets}
+        given = {t: list(c) for t, c in classes.items()} if isinstance(classes, Mapping) else {targets[0]: list(classes)}
+        if isinstance(target, str) == isinstance(classes, Mapping) or given != expected:
+            raise ValueError(f"data.classes {given} differ from the classes of data.target={target}: {expected}")
         self.label_maps = {t: dict(labels[t]["map"]) for t in TARGETS}
         self.clean = CleanParams(**clean)
         self.use_official_splits = use_official_splits
@@ -73,14 +78,22 @@ class VoiceDataModule(ArrayDataModule):
         raw = read_common_voice(root, self.use_official_splits)
         # Prepare every clip usable by either target, so age and gender runs share one cache.
         usable = raw["age"].isin(self.label_maps["age"]) | raw["gender"].isin(self.label_maps["gender"])
-        table, label_report = apply_label_map(
-            raw, self.target, self.label_maps[self.target], self.classes
-        )
+        if self.tasks:
+            maps = {t: (self.label_maps[t], self.classes[t]) for t in self.tasks}
+            table, label_report = apply_label_maps(raw, maps)
+        else:
+            table, label_report = apply_label_map(raw, self.target, self.label_maps[self.target], self.classes)
         table["group"] = table["client_id"]
         if (table["split"] == "").any():
-            table["split"] = group_split(
-                table["label"], table["group"], self.val_fraction, self.test_fraction, self.seed
-            )
+            if self.tasks:  # the same speakers as a run on the first target alone (age where present)
+                labels = table[[f"label/{t}" for t in self.tasks]]
+                table["split"] = first_label_split(
+                    labels, table["group"], self.val_fraction, self.test_fraction, self.seed
+                )
+            else:
+                table["split"] = group_split(
+                    table["label"], table["group"], self.val_fraction, self.test_fraction, self.seed
+                )
         report = {
             "root": str(root),
             "target": self.target,

@@ -8,14 +8,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
 from voxray.decision import binary_metrics, binary_report, choose_threshold
-from voxray.losses import class_weights
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.models.outputs import EpochOutputs
+from voxray.models.tasks import MISSING, Task, Tasks
 from voxray.speakers import speaker_report, speaker_uar
 from voxray.tensorboard import log_eval_epoch
 
@@ -26,10 +25,14 @@ class Classifier(L.LightningModule):
     Args:
         frontend: module mapping a raw batch (int16 waves / uint8 images) to network input.
         net: callable `num_classes -> nn.Module` (a Hydra `_partial_`), e.g. `MelCNN`.
-        class_names: ordered class names; their count sets the head size.
+        class_names: ordered class names; their count sets the head size. A mapping task -> class
+            names (`{age: [...], gender: [...]}`) makes a joint model (`voxray.models.tasks`): one
+            network with the classes of all tasks, a masked class-weighted loss per task, metrics
+            `stage/<task>/...` and `stage/uar` = the mean of the tasks' UARs.
         optimizer: callable `params -> Optimizer` (partial).
         scheduler: callable `optimizer -> LRScheduler` (partial), or None.
-        loss: `weighting` (balanced | none | manual), `manual_weights`, `label_smoothing`.
+        loss: `weighting` (balanced | none | manual), `manual_weights` (per task for a joint
+            model), `label_smoothing`.
         decision: for a screening task, `positive_class` (e.g. pneumonia) and
             `target_sensitivity` (0.95): each validation epoch picks the threshold with the best
             specificity at that sensitivity (stored in the checkpoint), and the test reports
@@ -48,7 +51,7 @@ class Classifier(L.LightningModule):
         self,
         frontend: nn.Module,
         net: Callable[..., nn.Module],
-        class_names: Sequence[str],
+        class_names: Sequence[str] | Mapping[str, Sequence[str]],
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         loss: Mapping[str, Any] | None = None,
@@ -58,10 +61,10 @@ class Classifier(L.LightningModule):
         mixup: float = 0.0,
     ) -> None:
         super().__init__()
-        self.class_names = list(class_names)
-        k = len(self.class_names)
-        if k < 2:
-            raise ValueError(f"need at least 2 classes, got {self.class_names}")
+        self.tasks = Tasks(class_names)
+        # plain types, stored in checkpoints: a list, or {task: list} for a joint model
+        self.class_names = {t.name: t.classes for t in self.tasks} if self.tasks.joint else list(class_names)
+        k = self.tasks.num_classes
         self.frontend = frontend
         self.net = net(num_classes=k)
         if hasattr(frontend, "adapt_to"):  # e.g. normalisation that the backbone's weights expect
@@ -76,13 +79,16 @@ class Classifier(L.LightningModule):
             raise ValueError(f"mixup must be >= 0 (0 disables it), got {mixup}")
         self.mixup = mixup
         if self.decision:
+            if self.tasks.joint:
+                raise ValueError("decision (a screening threshold) needs a single-task model, not a joint one")
             if self.decision["positive_class"] not in self.class_names:
                 raise ValueError(f"decision.positive_class must be one of {self.class_names}")
             self.positive = self.class_names.index(self.decision["positive_class"])
         self.register_buffer("threshold", torch.tensor(0.5))
         self._outputs = EpochOutputs()  # this eval epoch's outputs: metrics, curves and threshold
         self._examples: tuple[torch.Tensor, ...] | None = None
-        self.metrics = nn.ModuleDict({s: stage_metrics(k, s) for s in ("val", "test")})
+        self.metrics = nn.ModuleDict({_key(t.prefix(s)): stage_metrics(len(t.classes), t.prefix(s))
+                                      for s in ("val", "test") for t in self.tasks})
         self.run_config: dict = {}  # resolved Hydra config, stored in checkpoints for eval/predict
         self.final_metrics: dict[str, dict] = {}
         self.test_outputs: dict[str, torch.Tensor] = {}  # dataset positions and probabilities
@@ -91,17 +97,16 @@ class Classifier(L.LightningModule):
         if stage != "fit":
             return
         counts = self.trainer.datamodule.class_counts("train")
-        weights = class_weights(counts, self.loss_cfg["weighting"], self.loss_cfg["manual_weights"])
+        weights = self.tasks.weights(counts, self.loss_cfg["weighting"], self.loss_cfg["manual_weights"])
         # every process derives the same split, but rank 0's weights are the ones that count
         self.class_weights.copy_(self.trainer.strategy.broadcast(weights, src=0))
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Raw batch -> logits (B, k)."""
+        """Raw batch -> logits (B, k), for a joint model the tasks' logits side by side."""
         return self.net(self.frontend(batch))
 
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, weight=self.class_weights,
-                               label_smoothing=self.loss_cfg["label_smoothing"], reduction=reduction)
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.tasks.loss(logits, y, self.class_weights, self.loss_cfg["label_smoothing"])
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
@@ -122,8 +127,9 @@ class Classifier(L.LightningModule):
         x, y, index = batch
         inputs = self.frontend(x)  # (B, C, H, W)
         logits = self.net(inputs)
-        probs = logits.float().softmax(dim=1)
-        self._outputs.add(index, probs, y, self._loss(logits, y, reduction="none"), self.class_weights[y])
+        probs = self.tasks.probs(logits)
+        losses, weights = self.tasks.losses(logits, y, self.class_weights, self.loss_cfg["label_smoothing"])
+        self._outputs.add(index, probs, y, losses, weights)
         if batch_idx == 0:
             self._examples = (inputs[:8].float().cpu(), y[:8].cpu(), probs[:8].cpu())
 
@@ -142,32 +148,62 @@ class Classifier(L.LightningModule):
     def _eval_epoch_end(self, stage: str) -> None:
         out = self._outputs.gather(self)  # every example once, on every process
         probs, targets = out["probs"], out["targets"]
-        metrics = self.metrics[stage]
-        metrics.update(probs, targets)
-        scalars, others = flatten(metrics.compute(), self.class_names)
-        metrics.reset()
-        scalars[f"{stage}/loss"] = float(out["loss"])
-        scalars[f"{stage}/n_examples"] = len(targets)
         groups = self._groups(stage, out["index"])
-        if self.speaker_level and groups is not None:
-            scalars[f"{stage}/speaker/uar"] = speaker_uar(probs, targets, groups)
+        scalars, others = {f"{stage}/loss": float(out["loss"]), f"{stage}/n_examples": len(targets)}, {}
+        for task in self.tasks:
+            task_scalars, task_others = self._task_metrics(stage, task, probs, targets, groups)
+            scalars.update(task_scalars)
+            others.update(task_others)
+        if self.tasks.joint:  # the headline of a joint model: the mean over its tasks
+            for name in ("uar", "speaker/uar"):
+                values = [scalars.get(f"{t.prefix(stage)}/{name}") for t in self.tasks]
+                if None not in values:
+                    scalars[f"{stage}/{name}"] = float(np.mean(values))
         headline = f"{stage}/uar"
         self.log(headline, scalars[headline], prog_bar=True)
         self.log_dict({k: v for k, v in scalars.items() if k != headline})
         self.final_metrics[stage] = {**scalars, **others}
         if stage == "test":
             self.test_outputs = {"index": out["index"], "probs": probs}
-            report = multiclass_report(probs, targets, groups, self.class_names, self.n_boot)
-            self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in report.items()})
-            if self.speaker_level and groups is not None:
-                speakers = speaker_report(probs, targets, groups, self.class_names, self.n_boot)
-                self.final_metrics[stage][f"{stage}/speaker"] = speakers
         if self.decision:
             self._decide(stage, probs[:, self.positive], (targets == self.positive).long(), out["index"])
+
+    def _task_metrics(self, stage: str, task: Task, probs: torch.Tensor, targets: torch.Tensor,
+                      groups: np.ndarray | None) -> tuple[dict, dict]:
+        """One task's scalars and other values (confusion matrix; at test, reports with CIs) over
+        the rows that carry its label; names start with `task.prefix(stage)`."""
+        prefix, names = task.prefix(stage), task.classes
+        targets = self.tasks.targets(targets, task)
+        rows = targets != MISSING
+        probs, targets = probs[rows][:, task.columns], targets[rows]
+        groups = groups[rows.numpy()] if groups is not None else None
+        metrics = self.metrics[_key(prefix)]
+        metrics.update(probs, targets)
+        scalars, others = flatten(metrics.compute(), names)
+        metrics.reset()
+        if self.tasks.joint:
+            scalars[f"{prefix}/n_examples"] = len(targets)
+        if self.speaker_level and groups is not None:
+            scalars[f"{prefix}/speaker/uar"] = speaker_uar(probs, targets, groups)
+        if stage == "test":
+            report = multiclass_report(probs, targets, groups, names, self.n_boot)
+            others.update({f"{prefix}/{k}": v for k, v in report.items()})
+            if self.speaker_level and groups is not None:
+                others[f"{prefix}/speaker"] = speaker_report(probs, targets, groups, names, self.n_boot)
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger) and self.trainer.is_global_zero:
-                log_eval_epoch(logger, stage, self.current_epoch, self.class_names, others[f"{stage}/confmat"],
-                               probs, targets, self._examples)
+                log_eval_epoch(logger, prefix, self.current_epoch, names, others[f"{prefix}/confmat"],
+                               probs, targets, self._task_examples(task))
+        return scalars, others
+
+    def _task_examples(self, task: Task) -> tuple[torch.Tensor, ...] | None:
+        """The first validation batch's inputs, one task's labels and probabilities, for TensorBoard."""
+        if self._examples is None:
+            return None
+        inputs, y, probs = self._examples
+        y = self.tasks.targets(y, task)
+        rows = y != MISSING
+        return inputs[rows], y[rows], probs[rows][:, task.columns]
 
     def _decide(self, stage: str, scores: torch.Tensor, targets: torch.Tensor, index: torch.Tensor) -> None:
         """Validation: choose the threshold; test: report both operating points with CIs."""
@@ -209,3 +245,8 @@ class Classifier(L.LightningModule):
         checkpoint["voxray"] = {
             "class_names": self.class_names, "config": self.run_config, "threshold": float(self.threshold)
         }
+
+
+def _key(prefix: str) -> str:
+    """A module name for a metric prefix (`val/age` -> `val_age`): module names cannot hold '/'."""
+    return prefix.replace("/", "_")

@@ -33,7 +33,8 @@ class EpochOutputs:
 
     def add(self, index: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor,
             losses: torch.Tensor, weights: torch.Tensor) -> None:
-        """One batch: index (B,), probs (B, k), targets (B,), per-example loss (B,) and its weight (B,)."""
+        """One batch: index (B,), probs (B, k), targets (B,) or (B, n_tasks), per-example loss and its
+        weight (B,) or (B, n_tasks)."""
         self.parts.append((index.detach(), probs.detach().float(), targets.detach(), losses.detach().float(),
                            weights.detach().float()))
 
@@ -43,8 +44,8 @@ class EpochOutputs:
     def gather(self, module: L.LightningModule) -> dict[str, torch.Tensor]:
         """All processes' outputs on CPU, each example once, sorted by dataset position.
 
-        Returns index (N,), probs (N, k), targets (N,), and loss: the weighted mean over those
-        examples (as `F.cross_entropy`'s mean with class weights).
+        Returns index (N,), probs (N, k), targets (N,) or (N, n_tasks), and loss: the weighted mean
+        over those examples (as `F.cross_entropy`'s mean with class weights), summed over tasks.
         """
         names = ("index", "probs", "targets", "losses", "weights")
         local = [torch.cat(column) for column in zip(*self.parts)]
@@ -56,5 +57,5 @@ class EpochOutputs:
         out = dict(zip(names, (g.cpu() for g in gathered)))
         keep = first_occurrences(out["index"])
         out = {k: v[keep] for k, v in out.items()}
-        out["loss"] = out.pop("losses").sum() / out.pop("weights").sum().clamp(min=1e-12)
+        out["loss"] = (out.pop("losses").sum(dim=0) / out.pop("weights").sum(dim=0).clamp(min=1e-12)).sum()
         return out
