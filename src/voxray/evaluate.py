@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
 
@@ -58,4 +59,5 @@ def evaluate(cfg: DictConfig) -> dict:
 
         written = write_gradcam(model, datamodule.test_dataloader(), out, cfg.gradcam_per_group)
         print(f"Grad-CAM overlays in {out / 'gradcam'}: {written}")
+    write_report(out, model, datamodule)
     return metrics

@@ -1,0 +1,36 @@
+"""`<sweep>/summary.html`: a multirun's trials, each with its metric and a link to its report."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from voxray.html_report.shell import REPORT, document
+from voxray.html_report.tables import number, table
+
+FILE = "summary.html"
+
+
+def write_summary_page(sweep_dir: str | Path, summary: pd.DataFrame, metric: str, best_job: str | None) -> Path:
+    """One row per job of `summary` (sweep.summarise's table): job, status, metric, overrides and
+    a relative link to `<job>/report.html` where the job wrote one; the best job in bold."""
+    sweep_dir = Path(sweep_dir)
+    rows = []
+    for job in summary.to_dict("records"):
+        name = str(job["job"])
+        value = job[metric]
+        report = sweep_dir / name / REPORT
+        link = f'<a href="{escape(name)}/{REPORT}">{escape(name)}/{REPORT}</a>' if report.is_file() else "no report"
+        bold = (lambda text: f"<b>{text}</b>") if name == best_job else (lambda text: text)
+        rows.append([f"<td>{bold(escape(name))}</td>", f"<td>{escape(str(job['status']))}</td>",
+                     f'<td data-key="{escape(name)}">{bold(number(None if pd.isna(value) else float(value)))}</td>',
+                     f"<td><code>{escape(str(job['overrides']))}</code></td>", f"<td>{link}</td>"])
+    best = f"best job: <b>{escape(best_job)}</b> (best_config.yaml)" if best_job else "no job finished with a score"
+    body = (f"<h1>Sweep summary: {escape(sweep_dir.name)}</h1><p>{len(summary)} jobs, compared by "
+            f"<code>{escape(metric)}</code> at each job's best epoch; {best}. The table is summary.csv.</p>"
+            + table(["job", "status", escape(metric), "overrides", "report"], rows))
+    path = sweep_dir / FILE
+    path.write_text(document(f"{sweep_dir.name} sweep", body))
+    return path
