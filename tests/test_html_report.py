@@ -146,8 +146,8 @@ def test_ece_is_torchmetrics_on_the_predictions_and_the_bins_add_up_to_it(xray_r
 
 def test_multiclass_operating_points_are_argmax_one_vs_rest() -> None:
     confmat = [[5, 1, 0], [2, 6, 2], [0, 0, 4]]  # rows true
-    run = RunFiles(Path("."), {"stage": "test", "checkpoint": "", "class_names": ["a", "b", "c"], "test/confmat": confmat},
-                   pd.DataFrame(), {}, None, {}, [])
+    metrics = {"stage": "test", "checkpoint": "", "class_names": ["a", "b", "c"], "test/confmat": confmat}
+    run = RunFiles(Path("."), metrics, pd.DataFrame(), {}, None, {}, [])
     points = operating_points(run)
     assert points["b"] == pytest.approx((1 / 10, 6 / 10, 6 / 7))  # FPR: 1 of the 10 non-b rows called b
     assert points["c"] == pytest.approx((2 / 16, 1.0, 4 / 6))
@@ -183,16 +183,19 @@ def test_sweep_page_links_each_trial_report(xray_runs: Path, tmp_path: Path) -> 
     best = json.loads((sweep / "0" / "train_metrics.json").read_text())["val/auroc"]
     assert shown(page.values["0"]) == pytest.approx(best, abs=5e-5) and shown(page.values["1"]) == 0.25
     assert shown(page.values["2"]) is None and "failed or unfinished" in page.text
+    assert "model.optimizer.lr=0.01" in page.text, "each trial's own overrides"
 
 
 def test_train_help_lists_the_groups_training_uses() -> None:
-    out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
     listing = out.split("== Configuration groups ==")[1].split("== Config ==")[0]
     groups = {line.split(":")[0] for line in listing.splitlines() if ": " in line}
-    assert groups == {"callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "paths", "trainer"}
+    assert groups == {"callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "paths",
+                      "trainer"}, "not eda or baseline, which train.py does not compose"
 
 
-@pytest.mark.slow  # chromium's start-up takes a few seconds more than the rest of this file
+@pytest.mark.slow  # a real browser (Debian package chromium): ~4 s on the 2-core box, skipped without it
 def test_report_renders_in_a_headless_browser(xray_runs: Path, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or pytest.skip("no chromium (Debian package chromium)")
     shot = tmp_path / "report.png"

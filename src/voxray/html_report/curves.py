@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from torchmetrics.functional.classification import binary_auroc, binary_average_precision, binary_precision_recall_curve, binary_roc
+from torchmetrics.functional.classification import (
+    binary_auroc,
+    binary_average_precision,
+    binary_precision_recall_curve,
+    binary_roc,
+)
 
 from voxray.html_report.run_files import RunFiles
 from voxray.plots import plt

@@ -21,7 +21,8 @@ def recall_series(run: RunFiles) -> list[tuple[str, list[float | None], list[lis
     positive = run.positive
     if at and len(names) == 2 and positive is not None:
         keys = ["sensitivity" if c == positive else "specificity" for c in names]
-        series.append((f"p >= {at['threshold']:.4g}, per row", [at[k] for k in keys], [at.get(f"{k}_ci95") for k in keys]))
+        series.append((f"p >= {at['threshold']:.4g}, per row", [at[k] for k in keys],
+                       [at.get(f"{k}_ci95") for k in keys]))
     speaker = m.get(f"{s}/speaker")
     if speaker:
         series.append(("argmax, per speaker", [speaker.get(f"recall/{c}") for c in names],

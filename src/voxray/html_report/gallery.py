@@ -39,7 +39,8 @@ def gallery_html(run_dir: Path, caption: str) -> str:
         if rows.empty:
             parts.append("<p>none in the test split.</p>")
             continue
-        tiles = [f'<figure><img class="cam" src="{(FOLDER / "gradcam" / r["file"]).as_posix()}" alt="{escape(r["file"])}">'
+        tiles = [f'<figure><img class="cam" src="{(FOLDER / "gradcam" / r["file"]).as_posix()}" '
+                 f'alt="{escape(r["file"])}">'
                  f'<figcaption>test film {r["index"]}, p = {r["p"]:.4f}</figcaption></figure>'
                  for r in rows.to_dict("records")]
         parts.append('<div class="gallery">' + "".join(tiles) + "</div>")

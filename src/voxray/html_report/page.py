@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from html import escape
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
@@ -36,7 +35,8 @@ def _confusion_html(run: RunFiles) -> str:
     """The run's confusion PNGs (argmax, at the threshold) and, for voice, the speakers' matrix."""
     s = run.stage
     parts = ["<h2>Confusion matrices</h2>"]
-    for name, alt in ((f"confusion_matrix_{s}.png", "argmax"), (f"confusion_matrix_{s}_at_threshold.png", "at the threshold")):
+    written = ((f"confusion_matrix_{s}.png", "argmax"), (f"confusion_matrix_{s}_at_threshold.png", "at the threshold"))
+    for name, alt in written:
         if (run.folder / name).is_file():
             parts.append(_img(name, f"confusion matrix, {alt}"))
     speaker = run.metrics.get(f"{s}/speaker")

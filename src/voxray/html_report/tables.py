@@ -16,7 +16,8 @@ SETTINGS = ("seed", "optimized_metric", "tags", "data._target_", "data.root", "d
 DATA_FACTS = ("excluded", "rows_left_out", "ignored", "skipped_files", "skipped_list", "duplicate_groups",
               "duplicate_groups_across_splits", "patient_id_fallbacks", "group_check")
 BLOCK_TITLES = {"at_threshold": "Decisions at the validation-chosen threshold",
-                "at_0.5": "Decisions at p >= 0.5", "speaker": "One decision per speaker (mean log-probability of their clips)"}
+                "at_0.5": "Decisions at p >= 0.5",
+                "speaker": "One decision per speaker (mean log-probability of their clips)"}
 
 
 def number(value: object) -> str:
@@ -92,10 +93,12 @@ def metrics_html(run: RunFiles) -> str:
     s, m = run.stage, run.metrics
     top = {k.removeprefix(f"{s}/"): v for k, v in m.items() if k.startswith(f"{s}/")}
     parts = [f"<h2>Metrics, {escape(s)} split</h2>", "<p>Argmax decisions, one per row (clip or film).</p>",
-             table(["metric", "value", "95% CI"], _metric_rows(top, f"{s}/")), f"<p class='note'>{escape(str(top.get('ci', '')))}</p>"]
+             table(["metric", "value", "95% CI"], _metric_rows(top, f"{s}/")),
+             f"<p class='note'>{escape(str(top.get('ci', '')))}</p>"]
     for name, block in top.items():
         if isinstance(block, dict):
             title = BLOCK_TITLES.get(name, name)
-            parts += [f"<h3>{escape(title)}</h3>", table(["metric", "value", "95% CI"], _metric_rows(block, f"{s}/{name}/")),
+            parts += [f"<h3>{escape(title)}</h3>",
+                      table(["metric", "value", "95% CI"], _metric_rows(block, f"{s}/{name}/")),
                       f"<p class='note'>{escape(str(block.get('ci', '')))}</p>"]
     return "\n".join(parts)
