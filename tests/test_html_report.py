@@ -195,6 +195,14 @@ def test_train_help_lists_the_groups_training_uses() -> None:
                       "trainer"}, "not eda or baseline, which train.py does not compose"
 
 
+def test_the_sweep_callback_imports_no_torch() -> None:
+    """Hydra builds the multirun callback in every run, before train.py's checks: importing it must
+    stay light, or a one-line mistake takes 40 s instead of 2 s to report."""
+    code = "import sys, voxray.sweep; print(sorted({'torch', 'lightning', 'matplotlib'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.slow  # a real browser (Debian package chromium): ~4 s on the 2-core box, skipped without it
 def test_report_renders_in_a_headless_browser(xray_runs: Path, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or pytest.skip("no chromium (Debian package chromium)")

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import lightning as L
 
 from voxray.html_report.gallery import write_gallery
 from voxray.html_report.page import render
 from voxray.html_report.run_files import read_run
 from voxray.html_report.shell import REPORT
 
+if TYPE_CHECKING:
+    from voxray.models.classifier import Classifier
 
-def write_report(run_dir: str | Path, model=None, datamodule=None, gradcam_per_group: int = 4) -> Path:
+
+def write_report(run_dir: str | Path, model: Classifier | None = None, datamodule: L.LightningDataModule | None = None,
+                 gradcam_per_group: int = 4) -> Path:
     """Write `<run_dir>/report.html` and its figures (`<run_dir>/report/`) from the run's files.
 
     Args:

@@ -31,10 +31,11 @@ def recall_series(run: RunFiles) -> list[tuple[str, list[float | None], list[lis
 
 
 def recall_figure(run: RunFiles) -> Figure:
-    """Bars of each class's recall, whiskers at its 95% CI, one bar colour per decision."""
+    """Bars of each class's recall, whiskers at its 95% CI, one bar colour per decision; "n/a"
+    where the split has no row of the class."""
     series, names = recall_series(run), run.class_names
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.2 * len(names) * len(series)), 3.8), dpi=100)
+    fig, ax = plt.subplots(figsize=(min(10.0, max(6.5, 2 + 0.5 * len(names) * len(series))), 3.8), dpi=100)
     x = np.arange(len(names))
     for j, (label, values, cis) in enumerate(series):
         pos = x + (j - (len(series) - 1) / 2) * width
@@ -42,6 +43,8 @@ def recall_figure(run: RunFiles) -> Figure:
         lo = np.array([v[i] - c[0] if c else 0.0 for i, c in enumerate(cis)])
         hi = np.array([c[1] - v[i] if c else 0.0 for i, c in enumerate(cis)])
         ax.bar(pos, v, width, label=label, yerr=np.clip([lo, hi], 0, None), capsize=3)
+        for p in pos[np.isnan(v)]:  # no row of the class in the split: undefined, not zero
+            ax.text(p, 0.02, "n/a", ha="center", fontsize=7, rotation=90)
     ax.set_xticks(x, names, rotation=30 if len(names) > 3 else 0)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("recall")

@@ -5,23 +5,28 @@ from __future__ import annotations
 import shutil
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import lightning as L
 import pandas as pd
 
 from voxray.gradcam import GROUPS, write_gradcam
 
+if TYPE_CHECKING:
+    from voxray.models.classifier import Classifier
+
 FOLDER = Path("report")  # the gallery's overlays: <run>/report/gradcam/
 
 
-def write_gallery(run_dir: Path, model, datamodule, per_group: int) -> bool:
+def write_gallery(run_dir: Path, model: Classifier | None, datamodule: L.LightningDataModule | None,
+                  per_group: int) -> None:
     """Overlays of `per_group` test films per outcome at the model's threshold, replacing an older
-    gallery (a resumed run tests another checkpoint); False, writing nothing, for a model without
-    a screening decision or without a timm backbone."""
+    gallery (a resumed run tests another checkpoint); nothing for a model without a screening
+    decision or without a timm backbone, or without a model."""
     if model is None or not model.decision or not getattr(model.net, "feature_info", None):
-        return False
+        return
     shutil.rmtree(run_dir / FOLDER / "gradcam", ignore_errors=True)
     write_gradcam(model, datamodule.test_dataloader(), run_dir / FOLDER, per_group)
-    return True
 
 
 def gallery_html(run_dir: Path, caption: str) -> str:

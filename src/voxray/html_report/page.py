@@ -18,6 +18,7 @@ from voxray.html_report.shell import document
 from voxray.html_report.tables import data_html, metrics_html, number, settings_html
 from voxray.plots import confusion_figure
 
+
 def _save(fig: Figure, run: RunFiles, name: str) -> str:
     """Save a figure under `<run>/report/`; returns the page's relative link to it."""
     path = run.folder / FOLDER / name

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from voxray.html_report.run_files import RunFiles
+if TYPE_CHECKING:  # only for hints: sweep_page, which Hydra's callback imports in every run, needs no torch
+    from voxray.html_report.run_files import RunFiles
 
 # the settings a reader compares runs by, shown when the run's config has them
 SETTINGS = ("seed", "optimized_metric", "tags", "data._target_", "data.root", "data.target", "data.classes",
