@@ -40,7 +40,8 @@ def build_model(ckpt: dict, run_cfg: DictConfig) -> L.LightningModule:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Test `cfg.ckpt_path` on the test split; writes metrics.json + confusion PNG to the run folder."""
+    """Test `cfg.ckpt_path` on the test split; writes metrics.json, confusion PNGs, test_predictions.csv
+    and report.html to the run folder."""
     ckpt, run_cfg = load_run(cfg.ckpt_path)
     out = Path(cfg.paths.output_dir)
     # this run's paths, the checkpoint's data settings (plus any data.* overrides given here)
