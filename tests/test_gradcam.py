@@ -29,3 +29,20 @@ def test_gradcam_writes_an_overlay_per_sampled_case(tmp_path: Path) -> None:
     overlay = matplotlib.image.imread(files[0])
     assert overlay.shape[:2] == (48, 48) and overlay.std() > 0.02
     assert (tmp_path / "gradcam" / "overview.png").exists()
+
+
+def test_gradcam_reads_gradients_of_a_frozen_backbone(tmp_path: Path) -> None:
+    """After fine-tuning with a freeze schedule the backbone may not require gradients: the map
+    must still come from the target layer's gradients (it raised before)."""
+    torch.manual_seed(0)
+    model = Classifier(XrayFrontEnd(crop_size=48), partial(create_backbone, "resnet10t", in_chans=1),
+                       ["normal", "pneumonia"], partial(torch.optim.AdamW), decision={"positive_class": "pneumonia",
+                       "target_sensitivity": 0.95})
+    model.net.requires_grad_(False)
+    images = torch.randint(0, 256, (6, 56, 56), dtype=torch.uint8)
+    model.threshold.fill_(0.0)  # every film positive: the pneumonia films are true positives
+    dataset = TensorDataset(images, torch.tensor([0, 1] * 3), torch.arange(6))
+    written = write_gradcam(model, DataLoader(dataset, batch_size=3), tmp_path, per_group=2)
+    assert written == {"true_positive": 2, "false_negative": 0, "false_positive": 2}
+    overlay = matplotlib.image.imread(next((tmp_path / "gradcam").glob("true_positive_*.png")))
+    assert overlay.std() > 0.02

@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
 
@@ -39,7 +40,8 @@ def build_model(ckpt: dict, run_cfg: DictConfig) -> L.LightningModule:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    """Test `cfg.ckpt_path` on the test split; writes metrics.json + confusion PNG to the run folder."""
+    """Test `cfg.ckpt_path` on the test split; writes metrics.json, confusion PNGs, test_predictions.csv
+    and report.html to the run folder."""
     ckpt, run_cfg = load_run(cfg.ckpt_path)
     out = Path(cfg.paths.output_dir)
     # this run's paths, the checkpoint's data settings (plus any data.* overrides given here)
@@ -58,4 +60,5 @@ def evaluate(cfg: DictConfig) -> dict:
 
         written = write_gradcam(model, datamodule.test_dataloader(), out, cfg.gradcam_per_group)
         print(f"Grad-CAM overlays in {out / 'gradcam'}: {written}")
+    write_report(out, model, datamodule)
     return metrics

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
@@ -36,7 +37,8 @@ def _scores(model: Classifier, loader: DataLoader, positive: int) -> tuple[np.nd
 
 
 def write_gradcam(model: Classifier, loader: DataLoader, out_dir: str | Path, per_group: int = 8, seed: int = 0) -> dict[str, int]:
-    """Write `<out_dir>/gradcam/<group>_<i>.png` overlays and a `gradcam/overview.png` grid.
+    """Write `<out_dir>/gradcam/<group>_<i>.png` overlays, a `gradcam/overview.png` grid and
+    `gradcam/gradcam.csv` (file, group, index in the test set, p of the positive class).
 
     Decisions use the model's stored threshold. Args: model (eval mode is set here), loader
     (unshuffled test loader), out_dir, per_group (8 images per group), seed (sampling).
@@ -53,13 +55,15 @@ def write_gradcam(model: Classifier, loader: DataLoader, out_dir: str | Path, pe
     folder = Path(out_dir) / "gradcam"
     folder.mkdir(parents=True, exist_ok=True)
     cam = GradCAM(model=model.net, target_layers=[target_layer(model.net)])
-    dataset, written, tiles = loader.dataset, {}, []
+    dataset, written, tiles, listed = loader.dataset, {}, [], []
     for group in GROUPS:
         idx = np.flatnonzero(members[group])
         idx = rng.choice(idx, size=min(per_group, len(idx)), replace=False) if len(idx) else idx
         for i in idx:
             raw = dataset[int(i)][0].unsqueeze(0).to(model.device)  # (1, H, W) uint8
-            x = model.frontend(raw)  # (1, C, h, w), eval crop + normalisation
+            # the input asks for gradients: with a frozen backbone (a fine-tuning schedule's first
+            # epochs) nothing else would, and the target layer would get none
+            x = model.frontend(raw).requires_grad_(True)  # (1, C, h, w), eval crop + normalisation
             heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(positive)])[0]  # (h, w) in [0, 1]
             gray = x[0, 0].detach().cpu().numpy()
             gray = (gray - gray.min()) / max(gray.max() - gray.min(), 1e-6)
@@ -67,8 +71,10 @@ def write_gradcam(model: Classifier, loader: DataLoader, out_dir: str | Path, pe
             name = f"{group}_{int(i):05d}.png"
             plt.imsave(folder / name, overlay)
             tiles.append((group, float(scores[i]), overlay))
+            listed.append({"file": name, "group": group, "index": int(i), "p": float(scores[i])})
         written[group] = len(idx)
     _overview(tiles, threshold, folder / "overview.png")
+    pd.DataFrame(listed, columns=["file", "group", "index", "p"]).to_csv(folder / "gradcam.csv", index=False)
     return written
 
 

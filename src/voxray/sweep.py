@@ -12,12 +12,15 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from voxray.html_report.sweep_page import write_summary_page
+
 log = logging.getLogger(__name__)
 
 
 def summarise(sweep_dir: str | Path, metric: str, mode: str = "max") -> pd.DataFrame:
     """Collect every job folder of a sweep (its overrides and train_metrics.json) into a table;
-    write `summary.csv` and `best_config.yaml` (the best job's overrides and composed config)."""
+    write `summary.csv`, `best_config.yaml` (the best job's overrides and composed config) and
+    `summary.html` (each job's metric and a link to its report.html)."""
     sweep_dir = Path(sweep_dir)
     rows: list[dict[str, Any]] = []
     for job in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra" / "overrides.yaml").exists()),
@@ -33,12 +36,15 @@ def summarise(sweep_dir: str | Path, metric: str, mode: str = "max") -> pd.DataF
         raise ValueError(f"no job folders with .hydra/overrides.yaml in {sweep_dir}")
     table.to_csv(sweep_dir / "summary.csv", index=False)
     scored = table.dropna(subset=[metric])
+    best_job = None
     if not scored.empty:
         best = scored.loc[scored[metric].idxmax() if mode == "max" else scored[metric].idxmin()]
-        config = yaml.safe_load((sweep_dir / str(best["job"]) / ".hydra" / "config.yaml").read_text())
+        best_job = str(best["job"])
+        config = yaml.safe_load((sweep_dir / best_job / ".hydra" / "config.yaml").read_text())
         (sweep_dir / "best_config.yaml").write_text(yaml.safe_dump(
-            {"job": str(best["job"]), metric: float(best[metric]), "overrides": best["overrides"].split(),
+            {"job": best_job, metric: float(best[metric]), "overrides": best["overrides"].split(),
              "config": config}, sort_keys=False))
+    write_summary_page(sweep_dir, table, metric, best_job)
     return table
 
 

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
 from voxray.resume import run_folder_of
@@ -62,6 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero:
             write_stage_report(model.final_metrics["test"], model.class_names, out, "test", best)
             write_test_predictions(datamodule, model, out)
+            write_report(out, model, datamodule)
     log_hparams(trainer.loggers, model.run_config, metrics)
     if trainer.is_global_zero:
         (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))

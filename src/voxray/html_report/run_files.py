@@ -1,0 +1,105 @@
+"""What a report reads from a finished run folder: the files train.py and eval.py write there."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+from omegaconf import OmegaConf
+
+from voxray.predictions import FILE as PREDICTIONS
+
+
+@dataclass
+class RunFiles:
+    """A run folder's metrics.json, test_predictions.csv, data_report.json, epochs.csv and settings.
+
+    `config` is the configuration the tested model was trained with: the one stored in the
+    checkpoint (so an eval run shows its model's settings), else the run's `.hydra/config.yaml`,
+    else empty. `overrides` are the command-line overrides in `.hydra/overrides.yaml`.
+    """
+
+    folder: Path
+    metrics: dict
+    predictions: pd.DataFrame
+    data: dict
+    epochs: pd.DataFrame | None
+    config: dict
+    overrides: list[str]
+
+    @property
+    def stage(self) -> str:
+        return self.metrics["stage"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.metrics["class_names"]
+
+    @property
+    def checkpoint(self) -> str:
+        """The tested checkpoint's file name (`epoch_007.ckpt`), or "no checkpoint"."""
+        return Path(self.metrics["checkpoint"]).name or "no checkpoint"
+
+    @property
+    def threshold(self) -> float | None:
+        """The validation-chosen threshold of a screening model; None for argmax decisions."""
+        at = self.metrics.get(f"{self.stage}/at_threshold")
+        return float(at["threshold"]) if at else None
+
+    @property
+    def positive(self) -> str | None:
+        """A screening model's positive class (None for argmax decisions): the config's, else the
+        one whose `p >= threshold` rows are exactly those test_predictions.csv decides positive."""
+        t = self.threshold
+        if t is None:
+            return None
+        configured = self.config.get("model", {}).get("decision", {}).get("positive_class")
+        if configured in self.class_names or "pred_at_threshold" not in self.predictions:
+            return configured if configured in self.class_names else None
+        decided = self.predictions["pred_at_threshold"]
+        matches = [c for c in self.class_names if ((decided == c) == (self.predictions[f"prob/{c}"] >= t)).all()]
+        return matches[0] if len(matches) == 1 else None
+
+    def caption(self) -> str:
+        """Split, checkpoint and decision rule, for every figure title (STYLE rule 14)."""
+        rule = f"positive when p >= {self.threshold:.4g} (chosen on val)" if self.threshold is not None else "argmax"
+        return f"{self.stage} split, {self.checkpoint}, {rule}"
+
+    def labels_and_probs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N,) class indices and (N, k) probabilities from test_predictions.csv."""
+        index = {name: i for i, name in enumerate(self.class_names)}
+        labels = torch.tensor(self.predictions["label"].map(index).to_numpy())
+        probs = torch.tensor(self.predictions[[f"prob/{c}" for c in self.class_names]].to_numpy())
+        return labels, probs.float()
+
+
+def read_run(folder: str | Path) -> RunFiles:
+    """Read the report's inputs from `folder`; metrics.json and test_predictions.csv must be there."""
+    folder = Path(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    data_file, epochs_file = folder / "data_report.json", folder / "epochs.csv"
+    overrides_file = folder / ".hydra" / "overrides.yaml"
+    return RunFiles(
+        folder=folder,
+        metrics=metrics,
+        predictions=pd.read_csv(folder / PREDICTIONS),
+        data=json.loads(data_file.read_text()) if data_file.is_file() else {},
+        epochs=pd.read_csv(epochs_file) if epochs_file.is_file() else None,
+        config=_run_config(folder, metrics["checkpoint"]),
+        overrides=(yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else [],
+    )
+
+
+def _run_config(folder: Path, checkpoint: str) -> dict:
+    """The checkpoint's stored config (memory-mapped: the weights are not read), else .hydra's."""
+    if checkpoint and Path(checkpoint).is_file():
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        return ckpt.get("voxray", {}).get("config") or {}
+    hydra_file = folder / ".hydra" / "config.yaml"
+    if not hydra_file.is_file():
+        return {}
+    return OmegaConf.to_container(OmegaConf.load(hydra_file), resolve=False)

@@ -1,0 +1,106 @@
+"""The report's tables as HTML: settings, data summary, metrics with their 95% CIs."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for hints: sweep_page, which Hydra's callback imports in every run, needs no torch
+    from voxray.html_report.run_files import RunFiles
+
+# the settings a reader compares runs by, shown when the run's config has them
+SETTINGS = ("seed", "optimized_metric", "tags", "data._target_", "data.root", "data.target", "data.classes",
+            "data.batch_size", "data.image_size", "model.net._target_", "model.net.name", "model.net.pretrained",
+            "model.net.weights", "model.frontend.logmel.n_mels", "model.optimizer._target_", "model.optimizer.lr",
+            "model.optimizer.weight_decay", "model.scheduler._target_", "model.loss.weighting",
+            "model.decision.positive_class", "model.decision.target_sensitivity", "trainer.max_epochs",
+            "trainer.accelerator", "trainer.devices", "trainer.precision")
+DATA_FACTS = ("excluded", "rows_left_out", "ignored", "skipped_files", "skipped_list", "duplicate_groups",
+              "duplicate_groups_across_splits", "patient_id_fallbacks", "group_check")
+BLOCK_TITLES = {"at_threshold": "Decisions at the validation-chosen threshold",
+                "at_0.5": "Decisions at p >= 0.5",
+                "speaker": "One decision per speaker (mean log-probability of their clips)"}
+
+
+def number(value: object) -> str:
+    """How the page writes a metric: 4 decimals, integers as they are, "–" for undefined."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return escape(str(value))
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
+
+
+def table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """An HTML table of already-escaped cells."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(cells) + "</tr>" for cells in rows)
+    return f'<table class="{cls}"><tr>{head}</tr>{body}</table>'
+
+
+def _lookup(config: dict, dotted: str) -> object:
+    node: object = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def settings_html(run: RunFiles) -> str:
+    """The command-line overrides and the main settings of the tested model's config."""
+    parts = ["<h2>Settings</h2>"]
+    if run.overrides:
+        parts.append("<p>Overrides: <code>" + escape(" ".join(run.overrides)) + "</code></p>")
+    rows = []
+    for key in SETTINGS:
+        try:
+            rows.append([f"<td>{key}</td>", f"<td>{escape(str(_lookup(run.config, key)))}</td>"])
+        except KeyError:
+            continue
+    parts.append(table(["setting", "value"], rows) if rows else "<p>No stored config (no checkpoint, no .hydra/).</p>")
+    return "\n".join(parts)
+
+
+def data_html(run: RunFiles) -> str:
+    """Rows, speakers or patients, and classes per split; exclusions, skips and the group check."""
+    d = run.data
+    if not d.get("rows"):
+        return "<h2>Data</h2><p>No data_report.json in this folder.</p>"
+    groups = "speakers" if "speakers" in d else "patients"
+    splits = list(d["rows"])
+    classes = run.class_names
+    rows = [[f"<td>{s}</td>", f"<td>{d['rows'][s]}</td>", f"<td>{d.get(groups, {}).get(s, '–')}</td>",
+             *(f"<td>{d.get('per_class', {}).get(s, {}).get(c, 0)}</td>" for c in classes)] for s in splits]
+    facts = [f"<li>{key.replace('_', ' ')}: <code>{escape(str(d[key]))}</code></li>" for key in DATA_FACTS if key in d]
+    return "\n".join(["<h2>Data</h2>", table(["split", "rows", groups, *map(escape, classes)], rows),
+                      "<ul>" + "".join(facts) + "</ul>"])
+
+
+def _metric_rows(block: dict, prefix: str) -> list[list[str]]:
+    rows = []
+    for name, value in block.items():
+        if name.endswith("_ci95") or isinstance(value, dict | list | str):
+            continue
+        key = f"{prefix}{name}"
+        ci = block.get(f"{name}_ci95")
+        ci_cell = f'<td data-key="{key}_ci95">[{number(ci[0])}, {number(ci[1])}]</td>' if ci else "<td></td>"
+        rows.append([f"<td>{escape(name)}</td>", f'<td data-key="{key}">{number(value)}</td>', ci_cell])
+    return rows
+
+
+def metrics_html(run: RunFiles) -> str:
+    """Every scalar of metrics.json with its 95% CI: the stage's own, then each block (threshold,
+    speakers), each with the note saying how its intervals were drawn."""
+    s, m = run.stage, run.metrics
+    top = {k.removeprefix(f"{s}/"): v for k, v in m.items() if k.startswith(f"{s}/")}
+    parts = [f"<h2>Metrics, {escape(s)} split</h2>", "<p>Argmax decisions, one per row (clip or film).</p>",
+             table(["metric", "value", "95% CI"], _metric_rows(top, f"{s}/")),
+             f"<p class='note'>{escape(str(top.get('ci', '')))}</p>"]
+    for name, block in top.items():
+        if isinstance(block, dict):
+            title = BLOCK_TITLES.get(name, name)
+            parts += [f"<h3>{escape(title)}</h3>",
+                      table(["metric", "value", "95% CI"], _metric_rows(block, f"{s}/{name}/")),
+                      f"<p class='note'>{escape(str(block.get('ci', '')))}</p>"]
+    return "\n".join(parts)
