@@ -26,6 +26,27 @@ class UserError(ValueError):
     """A mistake in the command, the data or the machine: printed as one line, without a traceback."""
 
 
+class PretrainedWeightsUnavailable(UserError, RuntimeError):
+    """Pretrained weights asked for while their server cannot be reached and no cached copy exists."""
+
+
+def server_answers(url: str, seconds: float = 5.0) -> bool:
+    """Whether `url`'s server answers one HEAD request within `seconds` (urllib, as torch.hub downloads).
+
+    Asked before a download that would otherwise hang on an unreachable host or retry it.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=seconds).close()
+    except urllib.error.HTTPError:
+        return True  # it answered, if only with an error status
+    except OSError:  # URLError (DNS, refused, no route, proxy, TLS) and timeouts
+        return False
+    return True
+
+
 @contextmanager
 def one_line_user_errors() -> Iterator[None]:
     """Exit with `error: <message>` when a UserError escapes (also one that Hydra's `instantiate`
@@ -49,7 +70,7 @@ def check_train(cfg: DictConfig) -> None:
     if weights is not None and not Path(weights).expanduser().is_file():
         raise UserError(
             f"model.net.weights={weights} is not a file; pass a .safetensors or .pth file of the "
-            f"backbone's weights, or leave it out (model.net.pretrained=true fetches them from the hub)"
+            f"network's weights, or leave it out (model.net.pretrained=true downloads them)"
         )
     if cfg.get("ckpt_path"):
         _checkpoint(cfg)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from voxray.checks import UserError
 from voxray.evaluate import build_model, load_run
 
 FORMATS = ("onnx",)
@@ -37,7 +38,8 @@ def preparation_steps(run_cfg: DictConfig) -> dict:
             "clip_seconds": clean.clip_seconds,
             "crop": "the centre clip_seconds of the trimmed clip; a shorter one zero-padded at the end",
             "scale": "peak-normalised to 0.89 (-1 dBFS), then int16",
-            "in_graph": "log-mel, per-mel-bin normalisation, network",
+            "in_graph": "log-mel, per-mel-bin normalisation, network" if "logmel" in run_cfg.model.frontend
+                        else "the network on the waveform (a speech encoder with its head)",
         }
     frontend = run_cfg.model.frontend
     return {
@@ -59,6 +61,9 @@ def export(cfg: DictConfig) -> Path:
         raise ValueError(f"format must be one of {FORMATS}, got {cfg.format!r}")
     ckpt, run_cfg = load_run(cfg.ckpt_path)
     model = build_model(ckpt, run_cfg).eval()
+    unsupported = getattr(model.net, "onnx_unsupported", None)  # a network that knows it cannot be exported
+    if unsupported:
+        raise UserError(f"cannot export {cfg.ckpt_path} to ONNX: {unsupported}")
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     x = example_input(run_cfg)

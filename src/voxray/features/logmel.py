@@ -6,6 +6,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from voxray.features.waveform import WaveformFrontEnd
+
 
 class LogMel(nn.Module):
     """Waveform -> log-mel power in dB, matching `librosa.feature.melspectrogram` + `power_to_db`.
@@ -80,8 +82,8 @@ class VoiceFrontEnd(nn.Module):
         utterance_norm: bool = False, augment: bool = True,
     ) -> None:
         super().__init__()
-        self.logmel = logmel
-        self.specaugment, self.channel = specaugment, channel
+        self.waveform = WaveformFrontEnd(channel, augment)
+        self.logmel, self.specaugment = logmel, specaugment
         self.utterance_norm, self.augment = utterance_norm, augment
         # Per-mel-bin standardisation learnt from the data (running stats), as in PANNs' bn0:
         # no dataset statistics pass is needed and the constants travel in the checkpoint.
@@ -90,14 +92,10 @@ class VoiceFrontEnd(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) int16 -> (B, 1, n_mels, T) float32."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            x = wave.float() / 32768.0  # (B, L)
-            augment = self.training and self.augment
-            if augment and self.channel is not None:
-                x = self.channel(x)
-            x = self.logmel(x)  # (B, 1, F, T)
+            x = self.logmel(self.waveform(wave))  # (B, 1, F, T)
             if self.utterance_norm:
                 x = x - x.mean(dim=-1, keepdim=True)
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)  # BN over the F axis
-            if augment and self.specaugment is not None:
+            if self.training and self.augment and self.specaugment is not None:
                 x = self.specaugment(x)
             return x

@@ -10,13 +10,9 @@ import timm
 from huggingface_hub import constants, get_session
 from torch import nn
 
-from voxray.checks import UserError
+from voxray.checks import PretrainedWeightsUnavailable
 
 HUB_PROBE_SECONDS = 5.0
-
-
-class PretrainedWeightsUnavailable(UserError, RuntimeError):
-    """Hub weights asked for while the hub cannot be reached and no cached copy exists."""
 
 
 def create_backbone(

@@ -10,10 +10,16 @@ from torch.optim import Optimizer
 
 
 def split_head(net: nn.Module) -> tuple[list[nn.Module], nn.Module]:
-    """(backbone modules, head) of a timm model: the head is `get_classifier()`."""
+    """(backbone modules, head) of a network with `get_classifier()` (timm's, `SpeechEncoderClassifier`).
+
+    Children named in `net.keep_frozen` (a speech encoder's pretrained feature extractor) are in
+    neither: they stay frozen through fine-tuning.
+    """
     head = net.get_classifier()
     head_ids = {id(p) for p in head.parameters()}
-    body = [m for m in net.children() if not any(id(p) in head_ids for p in m.parameters())]
+    fixed = set(getattr(net, "keep_frozen", ()))
+    body = [m for name, m in net.named_children()
+            if name not in fixed and not any(id(p) in head_ids for p in m.parameters())]
     return body, head
 
 
