@@ -147,7 +147,7 @@ def main() -> None:
                                        (model, ceiling))]
             a, b, c = rates
             lines.append(f"| {batch} | {figure(a)} | {figure(b)} | {figure(c)} | {a / b:,.1f}x | {a / c:.2f} |")
-    lines += ["", f"{unit}/s per optimizer step, `experiment={experiment}` {' '.join(args.set)}, {precision}"
+    lines += ["", f"{unit}/s per optimizer step, `{' '.join([f'experiment={experiment}', *args.set])}`, {precision}"
               f"{', compiled' if args.compile else ''}, {args.workers} DataLoader workers, "
               f"{args.warmup} warm-up + {args.steps} timed steps; {load_line()}."]
     table = "\n".join(lines)
