@@ -33,8 +33,6 @@ def compose_model(experiment: str, overrides: Sequence[str] = ()) -> tuple[torch
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    import voxray  # noqa: F401  the config's resolvers
-
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"experiment={experiment}", *overrides])
     return instantiate(cfg.model), cfg

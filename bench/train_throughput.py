@@ -141,10 +141,14 @@ def main() -> None:
             y = torch.arange(batch, device=device) % k
             x = torch.from_numpy(np.array(data[:batch])).to(device)
             ceiling = iter(lambda: (x, y), None)  # the same ready batch forever
-            rates = [steady_rate(trainer_step(model, fwd, feed, precision, device), args.warmup, args.steps, device)
-                     for fwd, feed in ((model, batches(ours, batch, n, args.workers, device, as_batch)),
-                                       (model.net, batches(usual, batch, n, args.workers, device)),
-                                       (model, ceiling))]
+            rates = []
+            for fwd, feed in ((model, batches(ours, batch, n, args.workers, device, as_batch)),
+                              (model.net, batches(usual, batch, n, args.workers, device)),
+                              (model, ceiling)):
+                rates.append(steady_rate(trainer_step(model, fwd, feed, precision, device), args.warmup,
+                                         args.steps, device))
+                if hasattr(feed, "close"):
+                    feed.close()  # stops its workers, whose prefetching would slow the next feed
             a, b, c = rates
             lines.append(f"| {batch} | {figure(a)} | {figure(b)} | {figure(c)} | {a / b:,.1f}x | {a / c:.2f} |")
     lines += ["", f"{unit}/s per optimizer step, `{' '.join([f'experiment={experiment}', *args.set])}`, {precision}"

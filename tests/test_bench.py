@@ -96,4 +96,7 @@ def test_preparation_benchmark_times_voice_and_xray(tmp_path: Path, monkeypatch:
                      "decode + letterbox to 256"]
     for *_, rate, per_process in rows[1:]:
         assert number(rate) > 0 and number(per_process) == number(rate)  # one process: the same figure
-    assert "## Preparation" in results
+
+    from record import machine  # bench/ is on sys.path while run_bench runs
+
+    assert "## Preparation — " in results and machine() in results.splitlines()[1]  # the CPU model

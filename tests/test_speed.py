@@ -74,6 +74,7 @@ def test_channels_last_only_on_cuda_and_outputs_unchanged(tmp_path: Path) -> Non
     torch.testing.assert_close(model(wave), eager)
 
 
+@pytest.mark.slow  # 30-50 s of compiling on the loaded 2-core box
 def test_compiled_network_equals_eager_and_trains(tmp_path: Path) -> None:
     model, callbacks = tiny_model(tmp_path, "callbacks.compile.enabled=true")
     compile_cb = next(c for c in callbacks if isinstance(c, CompileNet))
