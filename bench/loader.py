@@ -1,5 +1,5 @@
-"""The loader alone: clips/s and images/s delivered, per-item reads vs one read per batch, 0-2 workers,
-beside the default voice CNN's training throughput (the model-only ceiling) on the same machine.
+"""The loader alone: clips/s and images/s delivered to the device, per-item reads vs one read per batch,
+0-2 workers, beside the default voice CNN's training throughput (the model-only ceiling) on that device.
 
     uv run python bench/loader.py                      # 4096 clips, 2048 images, batch 64
     uv run python bench/loader.py --rows 512 --steps 2  # a quick look
@@ -9,7 +9,6 @@ Prints a table and appends it, with the date, machine, command and versions, to 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,8 @@ from torch.utils.data import DataLoader
 
 from voxray.data.datamodule import ArrayDataset, as_batch
 
-from record import RESULTS, append_results  # the script's folder is on sys.path
+from common import compose_model, load_line, parser, sync
+from record import append_results  # the script's folder is on sys.path
 
 
 class PerItem(ArrayDataset):
@@ -41,30 +41,29 @@ def dataset(folder: Path, rows: int, shape: tuple[int, ...], dtype: str, batched
     return kind(data, np.arange(rows), np.zeros(rows, dtype=np.int64), np.zeros(rows).astype(str))
 
 
-def delivered_per_s(ds: ArrayDataset, batched: bool, workers: int, batch: int) -> float:
-    """Examples per second through a shuffled DataLoader, one full pass after a warm-up batch."""
+def delivered_per_s(ds: ArrayDataset, batched: bool, workers: int, batch: int, device: torch.device) -> float:
+    """Examples per second through a shuffled DataLoader onto `device`, one full pass after a warm-up batch."""
     loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
-                        collate_fn=as_batch if batched else None, persistent_workers=workers > 0)
+                        collate_fn=as_batch if batched else None, persistent_workers=workers > 0,
+                        pin_memory=device.type == "cuda")
     next(iter(loader))  # start the workers, page the file in
     start, n = time.perf_counter(), 0
     for x, _, _ in loader:
+        x.to(device, non_blocking=True)
         n += len(x)
+    sync(device)
     return n / (time.perf_counter() - start)
 
 
-def model_ceiling(steps: int, batch: int) -> float:
-    """Clips/s of one training step of the default voice model (`experiment=voice_mel`) on
-    ready-made tensors: front end, CNN, loss, backward, optimizer step."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=voice_mel"])
-    model = instantiate(cfg.model).train()
+def model_ceiling(steps: int, batch: int, device: torch.device) -> float:
+    """Clips/s of one training step of the default voice model (`experiment=voice_mel`, fp32) on
+    ready-made device tensors: front end, CNN, loss, backward, optimizer step."""
+    model, cfg = compose_model("voice_mel")
+    model = model.to(device).train()
     optimizer = model.optimizer_fn(params=model.parameters())
     wave = torch.randint(-8000, 8000, (batch, int(cfg.data.clean.sample_rate * cfg.data.clean.clip_seconds)),
-                         dtype=torch.int16)
-    y = torch.randint(0, len(model.class_names), (batch,))
+                         dtype=torch.int16, device=device)
+    y = torch.randint(0, len(model.class_names), (batch,), device=device)
 
     def step() -> None:
         optimizer.zero_grad()
@@ -72,35 +71,39 @@ def model_ceiling(steps: int, batch: int) -> float:
         optimizer.step()
 
     step()
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    sync(device)
     return steps * batch / (time.perf_counter() - start)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4096, help="clips in the cache (images: half)")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=10, help="training steps timed for the model ceiling")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="the markdown file the table is appended to")
-    args = parser.parse_args()
-    lines = ["| data | workers | per item (/s) | one read per batch (/s) | ratio |", "| --- | --- | --- | --- | --- |"]
+    p = parser(__doc__)
+    p.add_argument("--rows", type=int, default=4096, help="clips in the cache (images: half)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=10, help="training steps timed for the model ceiling")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    lines = [f"| data | workers | per item → {device.type} (/s) | one read per batch → {device.type} (/s) | ratio |",
+             "| --- | --- | --- | --- | --- |"]
     best_clips = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for name, rows, shape, dtype in (("3-s clips int16", args.rows, (48000,), "int16"),
                                          ("256-px images uint8", args.rows // 2, (256, 256), "uint8")):
             for workers in args.workers:
-                rates = [delivered_per_s(dataset(Path(tmp), rows, shape, dtype, batched), batched, workers, args.batch)
+                rates = [delivered_per_s(dataset(Path(tmp), rows, shape, dtype, batched), batched, workers, args.batch,
+                                         device)
                          for batched in (False, True)]
                 if dtype == "int16":
                     best_clips = max(best_clips, rates[1])
                 lines.append(f"| {name} | {workers} | {rates[0]:,.0f} | {rates[1]:,.0f} | {rates[1] / rates[0]:.1f}x |")
-    ceiling = model_ceiling(args.steps, args.batch)
+    ceiling = model_ceiling(args.steps, args.batch, device)
     lines.append("")
     lines.append(f"Default voice CNN, one training step on ready tensors (the ceiling): {ceiling:,.1f} clips/s; "
-                 f"the batched loader delivers {best_clips / ceiling:,.0f}x that.")
+                 f"the batched loader delivers {best_clips / ceiling:,.0f}x that; {load_line()}.")
     table = "\n".join(lines)
     print(table)
     append_results("Loader alone", table, args.results, f"numpy {np.__version__}")

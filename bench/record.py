@@ -13,13 +13,24 @@ import torch
 RESULTS = Path(__file__).with_name("results.md")
 
 
+def machine() -> str:
+    """The CPU model (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def append_results(title: str, body: str, results: Path = RESULTS, details: str = "") -> None:
     """Add `## <title> — <date>, <machine>, <threads>, torch <version>[, details]`, the command line
     that ran, and `body` (markdown) to the end of `results`."""
-    machine = platform.processor() or platform.machine()
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     extra = f", {details}" if details else ""
-    header = (f"\n## {title} — {date.today()}, {machine}{gpu}, {torch.get_num_threads()} threads, "
+    header = (f"\n## {title} — {date.today()}, {machine()}{gpu}, {torch.get_num_threads()} threads, "
               f"torch {torch.__version__}{extra}\n\n`{shlex.join(['python', *sys.argv])}`\n\n")
     with results.open("a") as f:
         f.write(header + body + "\n")

@@ -114,7 +114,7 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path) -> None:
 
 def test_ddp_config_composes(tmp_path: Path) -> None:
     cfg = compose_cfg("train", tmp_path, tmp_path, ["experiment=voice_mel", "trainer=ddp", "trainer.devices=2"])
-    assert cfg.trainer.strategy == "ddp" and cfg.trainer.precision == "bf16-mixed" and cfg.trainer.sync_batchnorm
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm  # precision: tests/test_speed.py
 
 
 @pytest.mark.slow
