@@ -63,6 +63,8 @@ def test_speech_encoder_benchmark_prints_and_appends_its_table(tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| mel CNN (experiment=voice_mel) |" in done.stdout and "| HUBERT_BASE, fine-tuned |" in done.stdout
     assert "## Voice networks" in results.read_text()
+
+
 def test_frontend_benchmark_compares_torchaudio_with_librosa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture) -> None:
     rows, out, results = run_bench("frontend.py", ["--batches", "1", "4", "--min-seconds", "0.05", "--workers", "1"],
