@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
@@ -86,6 +87,21 @@ def test_eval_names_a_missing_checkpoint(tmp_path: Path) -> None:
     cfg = OmegaConf.create({"ckpt_path": str(tmp_path / "last.ckpt"), "data": {}})
     with pytest.raises(UserError, match="last.ckpt is not a file; pass a checkpoint such as ckpt_path=outputs/"):
         check_eval(cfg)
+
+
+@pytest.mark.parametrize("content, says", [
+    ("torch", "is not a voxray checkpoint (no stored run config); pass one that train.py wrote"),
+    ("text", "cannot be read as a checkpoint with weights_only=True"),
+])
+def test_eval_of_a_file_train_did_not_write_is_one_line(tmp_path: Path, content: str, says: str) -> None:
+    ckpt = tmp_path / "model.ckpt"
+    if content == "torch":  # e.g. another project's Lightning checkpoint
+        torch.save({"state_dict": {"w": torch.zeros(2)}, "epoch": 3}, ckpt)
+    else:
+        ckpt.write_text("not a checkpoint\n")
+    done, _ = run(["eval.py", f"ckpt_path={ckpt}"], tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert says in done.stderr, done.stderr
 
 
 def test_the_quick_preset_composes_a_small_corpus() -> None:

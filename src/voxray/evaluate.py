@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import lightning as L
@@ -9,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from voxray.checks import CKPT_EXAMPLE, UserError
 from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
@@ -19,9 +21,15 @@ def load_run(ckpt_path: str | Path) -> tuple[dict, DictConfig]:
     path = Path(ckpt_path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if "voxray" not in ckpt or not ckpt["voxray"].get("config"):
-        raise ValueError(f"{path} is not a voxray checkpoint (no stored run config)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path} cannot be read as a checkpoint with weights_only=True: {first}; "
+                        f"pass one that train.py wrote, e.g. {CKPT_EXAMPLE}") from err
+    if not isinstance(ckpt, dict) or "voxray" not in ckpt or not ckpt["voxray"].get("config"):
+        raise UserError(f"{path} is not a voxray checkpoint (no stored run config); "
+                        f"pass one that train.py wrote, e.g. {CKPT_EXAMPLE}")
     return ckpt, OmegaConf.create(ckpt["voxray"]["config"])
 
 

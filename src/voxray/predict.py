@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from voxray.checks import AUDIO_SUFFIXES
+from voxray.checks import AUDIO_SUFFIXES, UserError
 from voxray.data.xray_layouts import IMAGE_SUFFIXES
 from voxray.decision import decide
 from voxray.evaluate import build_model, load_run
@@ -73,7 +73,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     load = instantiate(run_cfg.data, cache_dir=str(cfg.paths.cache_dir), report_dir=None).loader()
     files = expand_inputs(list(cfg.inputs))
     if not files:
-        raise ValueError(f"no input files found in {list(cfg.inputs)}")
+        raise UserError(f"no input files found in {list(cfg.inputs)}; pass audio ({', '.join(sorted(AUDIO_SUFFIXES))}) or image files, or folders holding them")
     prepared = prepare_inputs(files, load, cfg.num_workers)
     rows: list[dict] = [{"path": str(path), "error": error} for path, (_, error) in zip(files, prepared)]
     ready = [i for i, (array, _) in enumerate(prepared) if array is not None]

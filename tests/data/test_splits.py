@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from voxray.checks import UserError
 from voxray.data.splits import check_group_disjoint, group_split
 
 
@@ -38,7 +39,8 @@ def test_split_does_not_depend_on_row_order() -> None:
 def test_leak_is_refused_with_the_speaker_named() -> None:
     splits = pd.Series(["train", "train", "test", "val"])
     groups = pd.Series(["a", "b", "b", "c"])
-    with pytest.raises(ValueError, match=r"1 speaker\(s\).*\(b\)"):
+    # a mistake in the data, not a bug: one line for the user (UserError), no traceback
+    with pytest.raises(UserError, match=r"1 speaker\(s\).*\(b\)"):
         check_group_disjoint(splits, groups)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from voxray.checks import UserError
 from voxray.data.paths import inside
 
 OFFICIAL_SPLITS = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
@@ -56,7 +57,7 @@ def read_common_voice(root: str | Path, use_official_splits: bool = True) -> pd.
     """
     root = Path(os.path.abspath(root))
     if not root.is_dir():
-        raise ValueError(f"Common Voice root {root} is not a folder")
+        raise UserError(f"Common Voice root {root} is not a folder")
     official = {s: root / f for s, f in OFFICIAL_SPLITS.items() if (root / f).exists()}
     kaggle = {s: root / f for s, f in KAGGLE_SPLITS.items() if (root / f).exists()}
     if official and use_official_splits:
@@ -66,7 +67,7 @@ def read_common_voice(root: str | Path, use_official_splits: bool = True) -> pd.
     elif kaggle:
         sources = [(_read_kaggle, SPLIT_NAMES[s], f) for s, f in kaggle.items()]
     else:
-        raise ValueError(
+        raise UserError(
             f"no Common Voice table in {root}: expected validated.tsv or train.tsv/dev.tsv/test.tsv "
             f"(official release) or cv-valid-train.csv/cv-valid-dev.csv/cv-valid-test.csv (Kaggle)"
         )
@@ -76,7 +77,7 @@ def read_common_voice(root: str | Path, use_official_splits: bool = True) -> pd.
     rows_read = len(table) + len(left_out)
     table = _drop_duplicates(table, left_out)[COLUMNS].reset_index(drop=True)
     if table.empty:
-        raise ValueError(f"the Common Voice tables in {root} have no usable rows")
+        raise UserError(f"the Common Voice tables in {root} have no usable rows")
     table.attrs["report"] = {
         "rows_read": rows_read,
         "rows_left_out": dict(Counter(reason for _, reason in left_out)),
@@ -147,7 +148,7 @@ def _clip_paths(base: Path, source: Path, listed: pd.Series, lines: pd.Series) -
     for i in unusual.to_numpy().nonzero()[0]:
         path = inside(base, listed.iat[i])
         if path is None:
-            raise ValueError(
+            raise UserError(
                 f"{source}, line {lines.iat[i]}: path {listed.iat[i]!r} leaves the data root "
                 f"{base}; list clips by paths relative to it"
             )
@@ -171,7 +172,7 @@ def _drop_duplicates(table: pd.DataFrame, left_out: list) -> pd.DataFrame:
 def _require(header: Sequence[str], columns: Sequence[str], source: Path) -> None:
     missing = [c for c in columns if c not in header]
     if missing:
-        raise ValueError(f"{source} lacks columns {missing}; it has {list(header)}")
+        raise UserError(f"{source} lacks columns {missing}; it has {list(header)}")
 
 
 def _with_labels(df: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from voxray.checks import UserError
+
 SPLITS = ("train", "val", "test")
 
 
@@ -50,13 +52,13 @@ def group_split(
 
 
 def check_group_disjoint(splits: pd.Series, groups: pd.Series, what: str = "speaker") -> None:
-    """Raise ValueError naming the groups that appear in more than one split."""
+    """Raise a UserError naming the groups that appear in more than one split."""
     parts = pd.DataFrame({"split": splits.to_numpy(), "group": groups.astype(str).to_numpy()})
     n_parts = parts.groupby("group")["split"].nunique()
     leaked = n_parts[n_parts > 1].index.tolist()
     if leaked:
         shown = ", ".join(leaked[:5]) + (" ..." if len(leaked) > 5 else "")
-        raise ValueError(
+        raise UserError(
             f"{len(leaked)} {what}(s) appear in more than one split ({shown}); a {what} in two "
             f"parts leaks identity into evaluation. Fix the split files or let voxray split."
         )

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from voxray.features.handcrafted import FeatureParams
 
 ZOOM_S = 0.03  # a 30-ms window shows 3-9 glottal periods of an adult voice
-MEL = {"n_fft": 512, "hop_length": 160, "n_mels": 64}  # the CNN front end's defaults (LogMel)
+MEL = {"n_fft": 512, "hop_length": 320, "n_mels": 64}  # the CNN front end's defaults (LogMel)
 
 
 def clip_figure(before: np.ndarray, after: np.ndarray, title: str, params: FeatureParams) -> Figure:
