@@ -6,14 +6,18 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from voxray.checks import check_baseline, one_line_user_errors
+
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="baseline")
 def main(cfg: DictConfig) -> float:
-    from voxray.baseline import baseline  # after Hydra: keeps --help and tab completion fast
+    with one_line_user_errors():
+        check_baseline(cfg)  # before the heavy imports and any data preparation
+        from voxray.baseline import baseline  # after Hydra: keeps --help and tab completion fast
 
-    return baseline(cfg)["test/uar"]
+        return baseline(cfg)["test/uar"]
 
 
 if __name__ == "__main__":

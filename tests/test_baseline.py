@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,8 +14,9 @@ import pytest
 
 import voxray.baseline
 from tests.conftest import tone
-from tests.helpers import compose_cfg
+from tests.helpers import ROOT, compose_cfg
 from voxray.baseline import baseline, features_of_rows
+from voxray.checks import UserError, check_baseline
 from voxray.embeddings import ResemblyzerFeatures, load_resemblyzer
 
 
@@ -90,3 +93,22 @@ def test_resemblyzer_embeds_each_clip_and_caches(monkeypatch: pytest.MonkeyPatch
     assert similarity[0, 1] > similarity[0, 2]
     monkeypatch.setattr("voxray.embeddings.load_resemblyzer", lambda: pytest.fail("cache not used"))
     assert np.array_equal(embed(waves, np.array([2.8, 2.8, 2.8]), tmp_path), first)
+
+
+JOINT_ERROR = (r"data.target=\['age', 'gender'\]: the baseline scores one target at a time; "
+               r"pass data.target=age or data.target=gender")
+
+
+def test_a_joint_target_is_a_one_line_error_before_any_data_is_read(tmp_path: Path) -> None:
+    """A list of targets (the joint model's) used to reach the datamodule and misread the combined
+    label; the baseline fits one logistic regression per target, so it stops at the command."""
+    joint_classes = "data.classes={age:${data.labels.age.classes},gender:${data.labels.gender.classes}}"
+    cfg = compose_cfg("baseline", tmp_path / "run", tmp_path / "cache", ["data.target=[age,gender]", joint_classes])
+    with pytest.raises(UserError, match=JOINT_ERROR):
+        check_baseline(cfg)
+    check_baseline(compose_cfg("baseline", tmp_path / "run", tmp_path / "cache", ["data.target=gender"]))
+    command = [sys.executable, "baseline.py", "data.target=[age,gender]", f"hydra.run.dir={tmp_path / 'cli'}",
+               f"paths.cache_dir={tmp_path / 'cli_cache'}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and re.fullmatch("error: " + JOINT_ERROR + r".*\n", done.stderr), done.stderr
+    assert not (tmp_path / "cli_cache").exists(), "stopped before preparing any data"

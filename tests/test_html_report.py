@@ -148,7 +148,7 @@ def test_multiclass_operating_points_are_argmax_one_vs_rest() -> None:
     confmat = [[5, 1, 0], [2, 6, 2], [0, 0, 4]]  # rows true
     metrics = {"stage": "test", "checkpoint": "", "class_names": ["a", "b", "c"], "test/confmat": confmat}
     run = RunFiles(Path("."), metrics, pd.DataFrame(), {}, None, {}, [])
-    points = operating_points(run)
+    points = operating_points(run.tasks[0])
     assert points["b"] == pytest.approx((1 / 10, 6 / 10, 6 / 7))  # FPR: 1 of the 10 non-b rows called b
     assert points["c"] == pytest.approx((2 / 16, 1.0, 4 / 6))
 

@@ -103,6 +103,17 @@ def check_export(cfg: DictConfig) -> None:
     _checkpoint(cfg)
 
 
+def check_baseline(cfg: DictConfig) -> None:
+    """baseline.py: one target (its logistic regression scores one label per clip), then the data config."""
+    target = cfg.data.get("target")
+    if OmegaConf.is_list(target):
+        raise UserError(
+            f"data.target={list(target)}: the baseline scores one target at a time; "
+            "pass data.target=age or data.target=gender (one run each)"
+        )
+    check_data(cfg.data)
+
+
 def check_data(data: DictConfig) -> None:
     """Sizes and fractions of a data config, and that `root` holds a dataset of its kind."""
     _positive_int(data, "batch_size", "data")

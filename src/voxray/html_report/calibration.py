@@ -7,7 +7,7 @@ import torch
 from matplotlib.figure import Figure
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from voxray.html_report.run_files import RunFiles
+from voxray.html_report.run_files import TaskView
 from voxray.plots import plt
 
 N_BINS = 10
@@ -35,10 +35,10 @@ def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = N_
     return centres, mean_conf, accuracy, rows
 
 
-def reliability_figure(run: RunFiles) -> tuple[Figure, float]:
+def reliability_figure(task: TaskView) -> tuple[Figure, float]:
     """Accuracy against confidence of the argmax class per bin, bar width = bin, with the rows per
-    bin below; returns the figure and the ECE its title states."""
-    labels, probs = run.labels_and_probs()
+    bin below, over the rows that carry the task's label; returns the figure and the ECE its title states."""
+    labels, probs = task.labels_and_probs()
     ece = expected_calibration_error(probs, labels)
     centres, mean_conf, accuracy, rows = reliability_bins(probs, labels)
     width = 1 / N_BINS
@@ -50,6 +50,6 @@ def reliability_figure(run: RunFiles) -> tuple[Figure, float]:
     ax.legend(fontsize=7, loc="upper left")
     count_ax.bar(centres, rows, width, edgecolor="black", color="grey")
     count_ax.set(xlabel="confidence (probability of the argmax class)", ylabel="rows")
-    ax.set_title(f"Reliability, ECE {ece:.4f} ({N_BINS} bins, torchmetrics)\n{run.caption()}", fontsize=9)
+    ax.set_title(f"Reliability, ECE {ece:.4f} ({N_BINS} bins, torchmetrics)\n{task.caption()}", fontsize=9)
     fig.tight_layout()
     return fig, ece

@@ -11,22 +11,22 @@ from torchmetrics.functional.classification import (
     binary_roc,
 )
 
-from voxray.html_report.run_files import RunFiles
+from voxray.html_report.run_files import TaskView
 from voxray.plots import plt
 
 
-def operating_points(run: RunFiles) -> dict[str, tuple[float, float, float]]:
+def operating_points(task: TaskView) -> dict[str, tuple[float, float, float]]:
     """{class: (false positive rate, recall, precision)} of the decisions the run reports.
 
     A screening model: its positive class at the validation-chosen threshold (the `at_threshold`
     block). Otherwise every class one-vs-rest under argmax decisions (from the confusion matrix).
     """
-    s, names = run.stage, run.class_names
-    at = run.metrics.get(f"{s}/at_threshold")
-    positive = run.positive
+    s, names = task.prefix, task.class_names
+    at = task.metrics.get(f"{s}/at_threshold")
+    positive = task.positive
     if at and positive is not None:
         return {positive: (1 - at["specificity"], at["sensitivity"], at["precision"])}
-    cm = np.asarray(run.metrics[f"{s}/confmat"], dtype=float)  # (k, k), rows true
+    cm = np.asarray(task.metrics[f"{s}/confmat"], dtype=float)  # (k, k), rows true
     points = {}
     for i, name in enumerate(names):
         tp, fn, fp = cm[i, i], cm[i].sum() - cm[i, i], cm[:, i].sum() - cm[i, i]
@@ -36,15 +36,15 @@ def operating_points(run: RunFiles) -> dict[str, tuple[float, float, float]]:
     return points
 
 
-def roc_pr_figure(run: RunFiles) -> Figure:
+def roc_pr_figure(task: TaskView) -> Figure:
     """ROC (left) and precision-recall (right), one-vs-rest per class, a screening model's positive
     class alone; a dot marks the operating point, AUROC and average precision in the legend."""
-    labels, probs = run.labels_and_probs()
-    points = operating_points(run)
-    shown = list(points) if run.threshold is not None else run.class_names
+    labels, probs = task.labels_and_probs()
+    points = operating_points(task)
+    shown = list(points) if task.threshold is not None else task.class_names
     fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
     for name in shown:
-        i = run.class_names.index(name)
+        i = task.class_names.index(name)
         target = (labels == i).long()
         if target.min() == target.max():
             continue  # a class absent from the test split (or the only one) has no curve
@@ -63,7 +63,7 @@ def roc_pr_figure(run: RunFiles) -> Figure:
     pr_ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.02))
     for ax in (roc_ax, pr_ax):
         ax.legend(fontsize=7, loc="lower right" if ax is roc_ax else "lower left")
-    kind = "positive class" if run.threshold is not None else "one-vs-rest per class"
-    fig.suptitle(f"ROC and precision-recall, {kind}; dot = operating point\n{run.caption()}", fontsize=9)
+    kind = "positive class" if task.threshold is not None else "one-vs-rest per class"
+    fig.suptitle(f"ROC and precision-recall, {kind}; dot = operating point\n{task.caption()}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -7,18 +7,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from voxray.html_report.run_files import RunFiles
+from voxray.html_report.run_files import TaskView
 from voxray.plots import plt
 
 
-def recall_series(run: RunFiles) -> list[tuple[str, list[float | None], list[list[float] | None]]]:
+def recall_series(task: TaskView) -> list[tuple[str, list[float | None], list[list[float] | None]]]:
     """(label, recall per class, 95% CI per class) of each decision the run reports: argmax per
     row, at the threshold (specificity is the negative class's recall), one per speaker."""
-    m, s, names = run.metrics, run.stage, run.class_names
+    m, s, names = task.metrics, task.prefix, task.class_names
     series = [("argmax, per row", [m.get(f"{s}/recall/{c}") for c in names],
                [m.get(f"{s}/recall/{c}_ci95") for c in names])]
     at = m.get(f"{s}/at_threshold")
-    positive = run.positive
+    positive = task.positive
     if at and len(names) == 2 and positive is not None:
         keys = ["sensitivity" if c == positive else "specificity" for c in names]
         series.append((f"p >= {at['threshold']:.4g}, per row", [at[k] for k in keys],
@@ -30,10 +30,10 @@ def recall_series(run: RunFiles) -> list[tuple[str, list[float | None], list[lis
     return series
 
 
-def recall_figure(run: RunFiles) -> Figure:
+def recall_figure(task: TaskView) -> Figure:
     """Bars of each class's recall, whiskers at its 95% CI, one bar colour per decision; "n/a"
     where the split has no row of the class."""
-    series, names = recall_series(run), run.class_names
+    series, names = recall_series(task), task.class_names
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(min(10.0, max(6.5, 2 + 0.5 * len(names) * len(series))), 3.8), dpi=100)
     x = np.arange(len(names))
@@ -46,10 +46,11 @@ def recall_figure(run: RunFiles) -> Figure:
         for p in pos[np.isnan(v)]:  # no row of the class in the split: undefined, not zero
             ax.text(p, 0.02, "n/a", ha="center", fontsize=7, rotation=90)
     ax.set_xticks(x, names, rotation=30 if len(names) > 3 else 0)
+    ax.set_xlim(-0.5, len(names) - 0.5)  # all classes, also a last one without a bar (n/a)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("recall")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(f"Recall per class with 95% CI\n{run.caption()}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: covers no bar or n/a
+    ax.set_title(f"Recall per class with 95% CI\n{task.caption()}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -36,18 +36,51 @@ class RunFiles:
         return self.metrics["stage"]
 
     @property
-    def class_names(self) -> list[str]:
-        return self.metrics["class_names"]
-
-    @property
     def checkpoint(self) -> str:
         """The tested checkpoint's file name (`epoch_007.ckpt`), or "no checkpoint"."""
         return Path(self.metrics["checkpoint"]).name or "no checkpoint"
 
     @property
+    def tasks(self) -> list[TaskView]:
+        """One view per task: a joint run's `class_names` map task -> classes, a single task's is a list."""
+        names = self.metrics["class_names"]
+        if isinstance(names, dict):
+            return [TaskView(self, task, list(classes)) for task, classes in names.items()]
+        return [TaskView(self, None, list(names))]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """One task of a run as the figures and tables read it: its classes, its metrics.json key prefix
+    (`test`, or `test/age` in a joint run) and its test_predictions.csv columns (`label`, `prob/<class>`,
+    or `label/age`, `prob/age/<class>`)."""
+
+    run: RunFiles
+    name: str | None  # None: a single-task run
+    class_names: list[str]
+
+    @property
+    def prefix(self) -> str:
+        return self.run.stage if self.name is None else f"{self.run.stage}/{self.name}"
+
+    @property
+    def tag(self) -> str:
+        """The prefix in file names: `test`, `test_age`."""
+        return self.prefix.replace("/", "_")
+
+    @property
+    def metrics(self) -> dict:
+        return self.run.metrics
+
+    def column(self, kind: str, class_name: str | None = None) -> str:
+        """The CSV column of `label`, `pred` or `prob` (with its class) of this task."""
+        parts = [kind, self.name, class_name]
+        return "/".join(p for p in parts if p is not None)
+
+    @property
     def threshold(self) -> float | None:
         """The validation-chosen threshold of a screening model; None for argmax decisions."""
-        at = self.metrics.get(f"{self.stage}/at_threshold")
+        at = self.metrics.get(f"{self.prefix}/at_threshold")
         return float(at["threshold"]) if at else None
 
     @property
@@ -57,23 +90,27 @@ class RunFiles:
         t = self.threshold
         if t is None:
             return None
-        configured = self.config.get("model", {}).get("decision", {}).get("positive_class")
-        if configured in self.class_names or "pred_at_threshold" not in self.predictions:
+        predictions = self.run.predictions
+        configured = self.run.config.get("model", {}).get("decision", {}).get("positive_class")
+        if configured in self.class_names or "pred_at_threshold" not in predictions:
             return configured if configured in self.class_names else None
-        decided = self.predictions["pred_at_threshold"]
-        matches = [c for c in self.class_names if ((decided == c) == (self.predictions[f"prob/{c}"] >= t)).all()]
+        decided = predictions["pred_at_threshold"]
+        matches = [c for c in self.class_names if ((decided == c) == (predictions[self.column("prob", c)] >= t)).all()]
         return matches[0] if len(matches) == 1 else None
 
     def caption(self) -> str:
-        """Split, checkpoint and decision rule, for every figure title (STYLE rule 14)."""
+        """Task, split, checkpoint and decision rule, for every figure title (STYLE rule 14)."""
         rule = f"positive when p >= {self.threshold:.4g} (chosen on val)" if self.threshold is not None else "argmax"
-        return f"{self.stage} split, {self.checkpoint}, {rule}"
+        task = "" if self.name is None else f"{self.name}: "
+        return f"{task}{self.run.stage} split, {self.run.checkpoint}, {rule}"
 
     def labels_and_probs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N,) class indices and (N, k) probabilities from test_predictions.csv."""
+        """(N,) class indices and (N, k) probabilities of the test_predictions.csv rows that carry
+        this task's label (a joint run leaves it empty where the clip has none)."""
+        rows = self.run.predictions[self.run.predictions[self.column("label")] != ""]
         index = {name: i for i, name in enumerate(self.class_names)}
-        labels = torch.tensor(self.predictions["label"].map(index).to_numpy())
-        probs = torch.tensor(self.predictions[[f"prob/{c}" for c in self.class_names]].to_numpy())
+        labels = torch.tensor(rows[self.column("label")].map(index).to_numpy())
+        probs = torch.tensor(rows[[self.column("prob", c) for c in self.class_names]].to_numpy(dtype=float))
         return labels, probs.float()
 
 
@@ -86,7 +123,7 @@ def read_run(folder: str | Path) -> RunFiles:
     return RunFiles(
         folder=folder,
         metrics=metrics,
-        predictions=pd.read_csv(folder / PREDICTIONS),
+        predictions=pd.read_csv(folder / PREDICTIONS, keep_default_na=False),  # an empty label: none
         data=json.loads(data_file.read_text()) if data_file.is_file() else {},
         epochs=pd.read_csv(epochs_file) if epochs_file.is_file() else None,
         config=_run_config(folder, metrics["checkpoint"]),

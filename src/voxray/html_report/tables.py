@@ -6,7 +6,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for hints: sweep_page, which Hydra's callback imports in every run, needs no torch
-    from voxray.html_report.run_files import RunFiles
+    from voxray.html_report.run_files import RunFiles, TaskView
 
 # the settings a reader compares runs by, shown when the run's config has them
 SETTINGS = ("seed", "optimized_metric", "tags", "data._target_", "data.root", "data.target", "data.classes",
@@ -63,17 +63,24 @@ def settings_html(run: RunFiles) -> str:
 
 
 def data_html(run: RunFiles) -> str:
-    """Rows, speakers or patients, and classes per split; exclusions, skips and the group check."""
+    """Rows, speakers or patients, and classes per split (per task in a joint run); exclusions, skips
+    and the group check."""
     d = run.data
     if not d.get("rows"):
         return "<h2>Data</h2><p>No data_report.json in this folder.</p>"
     groups = "speakers" if "speakers" in d else "patients"
     splits = list(d["rows"])
-    classes = run.class_names
+    columns = [(task, c) for task in run.tasks for c in task.class_names]
+
+    def count(split: str, task: TaskView, c: str) -> object:
+        per_class = d.get("per_class", {}) if task.name is None else d.get("per_class_of_task", {}).get(task.name, {})
+        return per_class.get(split, {}).get(c, 0)
+
     rows = [[f"<td>{s}</td>", f"<td>{d['rows'][s]}</td>", f"<td>{d.get(groups, {}).get(s, '–')}</td>",
-             *(f"<td>{d.get('per_class', {}).get(s, {}).get(c, 0)}</td>" for c in classes)] for s in splits]
+             *(f"<td>{count(s, task, c)}</td>" for task, c in columns)] for s in splits]
+    header = [escape(c if task.name is None else f"{task.name}: {c}") for task, c in columns]
     facts = [f"<li>{key.replace('_', ' ')}: <code>{escape(str(d[key]))}</code></li>" for key in DATA_FACTS if key in d]
-    return "\n".join(["<h2>Data</h2>", table(["split", "rows", groups, *map(escape, classes)], rows),
+    return "\n".join(["<h2>Data</h2>", table(["split", "rows", groups, *header], rows),
                       "<ul>" + "".join(facts) + "</ul>"])
 
 
@@ -89,18 +96,20 @@ def _metric_rows(block: dict, prefix: str) -> list[list[str]]:
     return rows
 
 
-def metrics_html(run: RunFiles) -> str:
-    """Every scalar of metrics.json with its 95% CI: the stage's own, then each block (threshold,
-    speakers), each with the note saying how its intervals were drawn."""
-    s, m = run.stage, run.metrics
-    top = {k.removeprefix(f"{s}/"): v for k, v in m.items() if k.startswith(f"{s}/")}
-    parts = [f"<h2>Metrics, {escape(s)} split</h2>", "<p>Argmax decisions, one per row (clip or film).</p>",
-             table(["metric", "value", "95% CI"], _metric_rows(top, f"{s}/")),
+def metrics_html(metrics: dict, prefix: str, title: str, level: int = 2, skip: tuple[str, ...] = ()) -> str:
+    """Every scalar of metrics.json under `prefix` with its 95% CI: the prefix's own, then each block
+    (threshold, speakers), each with the note saying how its intervals were drawn; keys under
+    `<prefix>/<one of skip>/` (a joint run's tasks, in the headline) are left to their own section."""
+    top = {k.removeprefix(f"{prefix}/"): v for k, v in metrics.items()
+           if k.startswith(f"{prefix}/") and k.removeprefix(f"{prefix}/").split("/")[0] not in skip}
+    h, sub = f"h{level}", f"h{level + 1}"
+    parts = [f"<{h}>{escape(title)}</{h}>", "<p>Argmax decisions, one per row (clip or film).</p>",
+             table(["metric", "value", "95% CI"], _metric_rows(top, f"{prefix}/")),
              f"<p class='note'>{escape(str(top.get('ci', '')))}</p>"]
     for name, block in top.items():
         if isinstance(block, dict):
-            title = BLOCK_TITLES.get(name, name)
-            parts += [f"<h3>{escape(title)}</h3>",
-                      table(["metric", "value", "95% CI"], _metric_rows(block, f"{s}/{name}/")),
+            block_title = BLOCK_TITLES.get(name, name)
+            parts += [f"<{sub}>{escape(block_title)}</{sub}>",
+                      table(["metric", "value", "95% CI"], _metric_rows(block, f"{prefix}/{name}/")),
                       f"<p class='note'>{escape(str(block.get('ci', '')))}</p>"]
     return "\n".join(parts)
