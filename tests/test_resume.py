@@ -17,7 +17,7 @@ VOICE = [*VOICE_TINY, "+trainer.limit_train_batches=2"]
 
 def run(tmp: Path, name: str, overrides: list[str], cache: Path, **extra: str) -> Path:
     out = tmp / name
-    args = [*overrides, f"+callbacks.probe._target_=tests.probes.EpochProbe", f"+callbacks.probe.path={tmp / (name + '.jsonl')}"]
+    args = [*overrides, "+callbacks.probe._target_=tests.probes.EpochProbe", f"+callbacks.probe.path={tmp / (name + '.jsonl')}"]
     args += [f"{k}={v}" for k, v in extra.items()]
     train(compose_cfg("train", out, cache, args))
     return out
