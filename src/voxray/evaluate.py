@@ -24,8 +24,9 @@ def load_run(ckpt_path: str | Path) -> tuple[dict, DictConfig]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path} cannot be read as a checkpoint with weights_only=True: {first}; "
+        # torch's first sentence says what failed; the rest suggests an unsafe load, which we never do
+        first = str(err).strip().split(". ")[0].splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
+        raise UserError(f"{path} cannot be read as a checkpoint with weights_only=True ({first}); "
                         f"pass one that train.py wrote, e.g. {CKPT_EXAMPLE}") from err
     if not isinstance(ckpt, dict) or "voxray" not in ckpt or not ckpt["voxray"].get("config"):
         raise UserError(f"{path} is not a voxray checkpoint (no stored run config); "

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from voxray.checks import UserError
 from voxray.evaluate import load_run
 
 
@@ -26,8 +27,12 @@ def test_a_checkpoint_with_a_code_running_pickle_is_refused(tmp_path: Path) -> N
     marker = tmp_path / "payload_ran"
     ckpt = tmp_path / "evil.ckpt"
     torch.save({"voxray": {"config": {"seed": 0}}, "state_dict": {}, "extra": _Payload(marker)}, ckpt)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+    # refused as a user error: one line, and never the "load it unsafely" advice of torch's message
+    says = r"cannot be read as a checkpoint with weights_only=True \(Weights only load failed\); pass"
+    with pytest.raises(UserError, match=says) as refused:
         load_run(ckpt)
+    assert isinstance(refused.value.__cause__, pickle.UnpicklingError)
+    assert "weights_only` set to `False" not in str(refused.value)
     assert not marker.exists(), "the payload ran"
     torch.load(ckpt, weights_only=False)  # the payload is live: an unsafe load runs it
     assert marker.exists()

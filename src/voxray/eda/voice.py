@@ -14,7 +14,7 @@ from voxray.baseline import HandcraftedFeatures, features_of_rows
 from voxray.data.audio import decode
 from voxray.data.voice import VoiceDataModule
 from voxray.eda.report import Item, save_figure
-from voxray.eda.voice_clips import clip_figure
+from voxray.eda.voice_clips import MEL, clip_figure
 from voxray.eda.plots import count_bars, distribution_grid, heatmap, mean_images
 from voxray.features.handcrafted import FeatureParams
 from voxray.features.logmel import LogMel
@@ -170,7 +170,7 @@ def feature_items(values: pd.DataFrame, sample: pd.DataFrame, out_dir: Path) -> 
 @torch.inference_mode()
 def logmel_items(data: np.ndarray, sample: pd.DataFrame, labels: Mapping, out_dir: Path) -> list[Item]:
     """Mean log-mel image (as the CNN's front end computes it) per gender and per age group."""
-    logmel = LogMel()
+    logmel = LogMel(**MEL)  # the mel CNN's front-end settings
     total, count = {}, {}  # keyed by (target, class)
     for start in range(0, len(sample), 256):
         part = sample.iloc[start : start + 256]
@@ -188,11 +188,11 @@ def logmel_items(data: np.ndarray, sample: pd.DataFrame, labels: Mapping, out_di
         pairwise = target == "gender" and len(classes) == 2
         difference = (f"right: {classes[-1]} minus {classes[0]}" if pairwise
                       else "bottom: each group minus the mean of all groups")
-        caption = (f"Mean log-mel image (64 bands, 10-ms hop, dB, as the CNN's front end computes "
+        caption = (f"Mean log-mel image (64 bands, 20-ms hop, dB, as the CNN's front end computes "
                    f"it) of the sampled clips per {target} class; {difference}. The zero padding "
                    "after short clips is part of what the CNN sees.")
         figure = mean_images(means, {c: count[target, c] for c in classes}, pairwise,
-                             axis_labels=("frame (10 ms)", "mel band"))
+                             axis_labels=("frame (20 ms)", "mel band"))
         items.append(save_figure(figure, out_dir, f"mean_logmel_{target}", f"Mean log-mel by {target}",
                                  caption))
     return items
