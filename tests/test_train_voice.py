@@ -63,8 +63,11 @@ def test_voice_gender_reaches_uar_075_and_eval_reproduces_it(tmp_path: Path, cac
 
 @pytest.mark.slow  # age needs a few hundred steps: ~25 epochs of this corpus, minutes on 2 cores
 def test_voice_age_beats_twice_chance(tmp_path: Path, cache_dir: Path) -> None:
+    # every speaker with an age (the default corpus leaves a quarter blank): with 160 speakers of
+    # which 120 have an age, about 84 train speakers for six classes gave 0.23-0.29
     cfg = compose_cfg("train", tmp_path / "run", cache_dir,
-                      ["experiment=voice_mel", "trainer.max_epochs=25", "callbacks.early_stopping.patience=10", *FAST])
+                      ["experiment=voice_mel", "trainer.max_epochs=25", "callbacks.early_stopping.patience=10",
+                       "data.synthetic.blank_age_share=0", *FAST])
     metrics = train(cfg)
     chance = 1 / len(cfg.data.classes)
     print(f"voice_mel (age): test/uar={metrics['test/uar']:.3f}, chance {chance:.3f}")
