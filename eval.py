@@ -6,6 +6,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+import voxray.help  # noqa: F401  (registers the resolver --help uses)
 from voxray.checks import check_accelerator, check_eval, one_line_user_errors
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))

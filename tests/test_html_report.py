@@ -186,13 +186,16 @@ def test_sweep_page_links_each_trial_report(xray_runs: Path, tmp_path: Path) -> 
     assert "model.optimizer.lr=0.01" in page.text, "each trial's own overrides"
 
 
-def test_train_help_lists_the_groups_training_uses() -> None:
-    out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+@pytest.mark.parametrize("script, composed", [
+    ("train.py", {"callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "paths", "trainer"}),
+    ("eval.py", {"paths", "trainer"}),
+])
+def test_help_lists_the_groups_the_command_uses(script: str, composed: set[str]) -> None:
+    out = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
     listing = out.split("== Configuration groups ==")[1].split("== Config ==")[0]
     groups = {line.split(":")[0] for line in listing.splitlines() if ": " in line}
-    assert groups == {"callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "paths",
-                      "trainer"}, "not eda or baseline, which train.py does not compose"
+    assert groups == composed, "not eda or baseline (nor, for eval, the training groups), which it does not compose"
 
 
 def test_the_sweep_callback_imports_no_torch() -> None:
