@@ -165,6 +165,7 @@ def test_epoch_history_replaces_epochs_a_resume_repeats(tmp_path: Path) -> None:
     epoch(2, 0.7)  # resumed from the checkpoint of epoch 1: epoch 2 runs again
     table = pd.read_csv(tmp_path / "epochs.csv")
     assert table["epoch"].tolist() == [0, 1, 2] and table["train/loss"].tolist() == pytest.approx([1.0, 0.9, 0.7])
+    assert [p.name for p in tmp_path.iterdir()] == ["epochs.csv"], "written through a temporary file, then renamed"
 
 
 def test_sweep_page_links_each_trial_report(xray_runs: Path, tmp_path: Path) -> None:

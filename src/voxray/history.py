@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightning as L
@@ -34,4 +35,6 @@ class EpochHistory(Callback):
         earlier = earlier[earlier["epoch"] < trainer.current_epoch]
         table = pd.concat([earlier, pd.DataFrame([row])], ignore_index=True) if len(earlier) else pd.DataFrame([row])
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(self.path, index=False)
+        part = self.path.with_name(f".{self.path.name}.part")  # a run killed mid-write keeps the last table
+        table.to_csv(part, index=False)
+        os.replace(part, self.path)
