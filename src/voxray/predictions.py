@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from voxray.decision import decide
+from voxray.models.tasks import Tasks
 
 FILE = "test_predictions.csv"
 
@@ -37,14 +38,12 @@ def predictions_table(
     probs = np.asarray(probs)
     table = pd.DataFrame({"path": rows["path"].to_numpy(), group_name: rows["group"].astype(str).to_numpy()})
     if isinstance(class_names, Mapping):
-        start = 0
-        for task, classes in class_names.items():
-            part, names = probs[:, start : start + len(classes)], np.asarray(classes)
-            table[f"label/{task}"] = rows[f"label_name/{task}"].to_numpy()
-            table[f"pred/{task}"] = names[part.argmax(axis=1)]
-            for i, name in enumerate(classes):
-                table[f"prob/{task}/{name}"] = part[:, i]
-            start += len(classes)
+        for task in Tasks(class_names):  # each task's slice of the probability columns
+            part, names = probs[:, task.columns], np.asarray(task.classes)
+            table[f"label/{task.name}"] = rows[f"label_name/{task.name}"].to_numpy()
+            table[f"pred/{task.name}"] = names[part.argmax(axis=1)]
+            for i, name in enumerate(task.classes):
+                table[f"prob/{task.name}/{name}"] = part[:, i]
         return table
     names = np.asarray(class_names)
     table["label"] = rows["label_name"].to_numpy()
