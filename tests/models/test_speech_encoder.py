@@ -120,7 +120,7 @@ class Tiny(L.LightningModule):
 
     def __init__(self, net: SpeechEncoderClassifier) -> None:
         super().__init__()
-        self.net, self.seen = net, []
+        self.net, self.seen, self.encoder_modes = net, [], []
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -130,6 +130,7 @@ class Tiny(L.LightningModule):
         groups = self.optimizers().optimizer.param_groups
         trainable = {n.split(".")[0] for n, p in self.net.named_parameters() if p.requires_grad}
         self.seen.append((trainable, [g["lr"] for g in groups]))
+        self.encoder_modes.append(self.net.encoder.training)
 
     def configure_optimizers(self):
         return torch.optim.SGD([p for p in self.parameters() if p.requires_grad], lr=0.1)
@@ -148,9 +149,30 @@ def test_head_first_then_the_encoder_at_a_lower_rate(tmp_path: Path, freeze_extr
     assert first == {"head"} and lr0 == [0.1]
     assert then == ({"head", "encoder"} if freeze_extractor else {"head", "encoder", "feature_extractor"})
     assert lr1 == [0.1, pytest.approx(0.1 * 0.05)]
+    assert model.encoder_modes == [False, True]  # no dropout or LayerDrop while frozen
     kept = torch.equal(model.net.feature_extractor.state_dict()["conv_layers.0.conv.weight"],
                        source.feature_extractor.state_dict()["conv_layers.0.conv.weight"])
     assert kept == freeze_extractor
+
+
+def test_a_frozen_encoder_hands_the_head_the_same_features_twice(tmp_path: Path) -> None:
+    """WavLM Base+ trains with dropout 0.1 and LayerDrop 0.05: left active while frozen, they would
+    give the head-only epochs different features for the same clip at every step."""
+    net = encoder(saved_encoder(tmp_path)[0]).train()
+    wave = torch.randn(2, 8000) * 0.1
+
+    def layers() -> list[torch.Tensor]:
+        features, _ = net.feature_extractor(wave, None)
+        return net.encoder.extract_features(features, None)
+
+    net.encoder.requires_grad_(False)
+    net.train()
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(layers(), layers()))
+    net.encoder.requires_grad_(True)
+    net.train()
+    with torch.no_grad():
+        assert not all(torch.equal(a, b) for a, b in zip(layers(), layers()))  # fine-tuning keeps its dropout
 
 
 # The voice_ssl experiment in about 25 s: the tiny Common Voice folder of conftest (12 speakers), a

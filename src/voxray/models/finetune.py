@@ -54,6 +54,12 @@ class BackboneFreeze(BaseFinetuning):
             # running statistics): without this every epoch after a resume would train the head alone
             self.make_trainable(split_head(pl_module.net)[0])
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)  # calls finetune_function
+        # Lightning restores each submodule's mode flag rather than calling train(): a network with
+        # its own rule for frozen parts (SpeechEncoderClassifier: eval while frozen) gets it applied here
+        pl_module.net.train(pl_module.training)
+
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         if not self.active or epoch != self.unfreeze_at_epoch:
             return

@@ -141,6 +141,16 @@ class SpeechEncoderClassifier(nn.Module):
             "use the checkpoint in PyTorch (predict.py), or train a WAV2VEC2_* or HUBERT_* encoder to export"
         ) if bundle._model_type == "WavLM" else None
 
+    def train(self, mode: bool = True) -> SpeechEncoderClassifier:
+        """Training mode for what trains; a part with no trainable parameter (the encoder in the
+        head-only epochs, a feature extractor kept frozen) stays in eval mode, so that its dropout
+        and LayerDrop do not randomise the features a frozen encoder hands the head."""
+        super().train(mode)
+        for part in (self.feature_extractor, self.encoder):
+            if mode and not any(p.requires_grad for p in part.parameters()):
+                part.eval()
+        return self
+
     def get_classifier(self) -> nn.Module:
         """Everything new (layer weights, pooling, MLP): what trains while the encoder is frozen."""
         return self.head
