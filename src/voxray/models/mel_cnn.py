@@ -28,13 +28,13 @@ class MelCNN(nn.Module):
     Args:
         num_classes: output logits.
         in_chans: input channels (1 for a mel image).
-        channels: widths of the conv blocks (16, 32, 64, 128); each block halves F and T.
+        channels: widths of the conv blocks (12, 24, 48, 96); each block halves F and T.
         freq_bands: frequency bands kept into the head (4); 1 = global frequency pooling.
         dropout: before the linear head (0.3).
     """
 
     def __init__(
-        self, num_classes: int, in_chans: int = 1, channels: Sequence[int] = (16, 32, 64, 128),
+        self, num_classes: int, in_chans: int = 1, channels: Sequence[int] = (12, 24, 48, 96),
         freq_bands: int = 4, dropout: float = 0.3,
     ) -> None:
         super().__init__()
