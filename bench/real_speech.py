@@ -8,6 +8,7 @@ predictions of all folds: UAR over clips and over speakers, with 95% intervals t
     uv run python bench/real_speech.py --only-build       # fetch, build corpus and folds, list the speakers
     uv run python bench/real_speech.py                    # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
     uv run python bench/real_speech.py --reuse --variant cnn= --variant noaug="OVERRIDE1 OVERRIDE2"
+    uv run python bench/real_speech.py --reuse --variant cnn= --variant seed1="seed=1"   # same folds, another training seed
 
 A fold's dev split is two speakers, one per gender: too few to choose a checkpoint or stop early by
 (its UAR moves in steps of a quarter). The runs in bench/results.md therefore train a fixed schedule
@@ -289,6 +290,18 @@ def _variant(text: str) -> tuple[str, list[str]]:
     return name, shlex.split(overrides)
 
 
+def commands(variants: Sequence[tuple[str, list[str]]], trainer: str, seed: int) -> dict[str, list[str]]:
+    """Each CNN variant's train.py command, and the baseline's, before a fold's data.root.
+
+    The folds' seed comes before a variant's overrides (Hydra keeps the last value), so that a
+    variant may train with its own `seed=N` on the same folds.
+    """
+    runs = {name: [sys.executable, "train.py", "experiment=voice_gender", f"trainer={trainer}", f"seed={seed}",
+                   *overrides] for name, overrides in variants}
+    runs["baseline"] = [sys.executable, "baseline.py", "data.target=gender", f"seed={seed}"]
+    return runs
+
+
 def main() -> None:
     trainers = sorted(p.stem for p in (ROOT / "conf" / "trainer").glob("*.yaml"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -321,15 +334,13 @@ def main() -> None:
         print(speaker_table(people))
         return
     print(f"{len(people)} speakers, {people['clips'].sum()} clips, {len(folds)} folds in {args.corpus}")
-    runs = {name: [sys.executable, "train.py", "experiment=voice_gender", f"trainer={args.trainer}", *o]
-            for name, o in (args.variant or [("cnn", [])])}
-    runs["baseline"] = [sys.executable, "baseline.py", "data.target=gender"]
+    runs = commands(args.variant or [("cnn", [])], args.trainer, args.seed)
     built = (args.corpus / "build.json").stat().st_mtime if args.reuse else None  # older runs saw other folds
     scores = {}
     for name, cmd in runs.items():
         print(f"{name}:")
         out = [args.out / name / f"fold{k}" for k in range(1, len(folds) + 1)]
-        csvs = [run([*cmd, f"seed={args.seed}", f"data.root={f}", f"hydra.run.dir={o}"], o, built)
+        csvs = [run([*cmd, f"data.root={f}", f"hydra.run.dir={o}"], o, built)
                 for f, o in zip(folds, out)]
         scores[name] = pooled(csvs, args.n_boot)
     tables = (results_table(scores) + "\n\nSpeakers (gender from the credits; f0 only as a check; p(own): the "

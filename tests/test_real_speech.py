@@ -18,7 +18,7 @@ from voxray.data.commonvoice import read_common_voice
 from voxray.synth.voice import COLUMNS
 
 sys.path.append(str(ROOT / "bench"))  # the script imports its catalogue from its own folder
-from real_speech import _variant, build, pooled, run  # noqa: E402
+from real_speech import _variant, build, commands, pooled, run  # noqa: E402
 from real_speech_sources import Speaker, fetch_debs  # noqa: E402
 
 PACKAGE = "fake-voices"
@@ -159,3 +159,10 @@ def test_variants_are_named_override_lists() -> None:
     assert _variant("cnn=") == ("cnn", [])
     with pytest.raises(Exception, match="NAME="):
         _variant("baseline=x")
+
+
+def test_a_variant_trains_with_its_own_seed_on_the_same_folds() -> None:
+    """Hydra keeps an override's last value: the folds' seed must come before the variant's."""
+    runs = commands([("cnn", []), ("seed1", _variant("seed1=seed=1 trainer.max_epochs=2")[1])], "default", 42)
+    last_seed = {name: [a for a in cmd if a.startswith("seed=")][-1] for name, cmd in runs.items()}
+    assert last_seed == {"cnn": "seed=42", "seed1": "seed=1", "baseline": "seed=42"}
