@@ -15,7 +15,7 @@ from tests.conftest import make_joint_corpus
 from tests.helpers import compose_cfg
 from tests.test_html_report import Page, shown
 from tests.test_train_joint import JOINT, TASKS
-from voxray.html_report.figures import recall_figure
+from voxray.html_report.figures import learning_figure, recall_figure
 from voxray.html_report.run_files import RunFiles
 from voxray.train import train
 
@@ -88,3 +88,13 @@ def test_recall_figure_marks_each_absent_class_inside_the_axes_and_clear_of_the_
     for mark in marks:
         assert ax.get_window_extent().contains(*mark.get_points().mean(axis=0))
         assert not mark.overlaps(ax.get_legend().get_window_extent())
+
+
+def test_learning_curves_of_a_joint_run_show_each_task_beside_the_mean() -> None:
+    """The monitor of a joint run is the tasks' mean: alone, it hid a task that stopped improving."""
+    epochs = pd.DataFrame({"epoch": [0, 1, 2], "train/loss": [2.0, 1.5, 1.2], "val/speaker/uar": [0.5, 0.6, 0.65],
+                           "val/age/speaker/uar": [0.2, 0.3, 0.35], "val/gender/speaker/uar": [0.8, 0.9, 0.95]})
+    fig = learning_figure(epochs, "val/speaker/uar", 2, "epoch_002.ckpt", ["age", "gender"])
+    drawn = {line.get_label(): list(line.get_ydata()) for line in fig.axes[1].lines if not line.get_label().startswith("_")}
+    assert drawn["val/age/speaker/uar"] == [0.2, 0.3, 0.35] and drawn["val/gender/speaker/uar"] == [0.8, 0.9, 0.95]
+    assert drawn["val/speaker/uar"] == [0.5, 0.6, 0.65]

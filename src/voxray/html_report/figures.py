@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -55,15 +57,23 @@ def recall_figure(task: TaskView) -> Figure:
     return fig
 
 
-def learning_figure(epochs: pd.DataFrame, monitor: str, best_epoch: int | None, checkpoint: str) -> Figure:
-    """Training and validation loss, and the monitored validation metric, by epoch (from 0)."""
+def learning_figure(epochs: pd.DataFrame, monitor: str, best_epoch: int | None, checkpoint: str,
+                    tasks: Sequence[str] = ()) -> Figure:
+    """Training and validation loss, and the monitored validation metric, by epoch (from 0).
+
+    A joint model's monitor is the mean over its `tasks`: each task's own value is drawn beside it
+    (`val/speaker/uar` -> `val/age/speaker/uar`, `val/gender/speaker/uar`).
+    """
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
     for column in ("train/loss", "val/loss"):
         if column in epochs:
             left.plot(epochs["epoch"], epochs[column], marker="o", label=column)
     left.set_ylabel("loss")
-    if monitor in epochs:
-        right.plot(epochs["epoch"], epochs[monitor], marker="o", color="tab:green", label=monitor)
+    stage, _, metric = monitor.partition("/")
+    for column in [monitor, *(f"{stage}/{task}/{metric}" for task in tasks)]:
+        if column in epochs:
+            right.plot(epochs["epoch"], epochs[column], marker="o", label=column,
+                       **({"color": "tab:green"} if column == monitor else {"alpha": 0.7, "markersize": 3}))
     right.set_ylabel(monitor)
     for ax in (left, right):
         if best_epoch is not None:

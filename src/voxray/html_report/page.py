@@ -79,7 +79,8 @@ def _learning_html(run: RunFiles) -> str:
                 "or it trained without the epoch_history callback (no epochs.csv).</p>")
     monitor = run.config.get("optimized_metric", "val/loss")
     found = re.search(r"epoch_(\d+)", run.checkpoint)
-    fig = learning_figure(run.epochs, monitor, int(found.group(1)) if found else None, run.checkpoint)
+    fig = learning_figure(run.epochs, monitor, int(found.group(1)) if found else None, run.checkpoint,
+                          [t.name for t in run.tasks if t.name is not None])
     return "<h2>Learning curves</h2>" + _img(_save(fig, run, "learning_curves.png"), "learning curves")
 
 
