@@ -42,12 +42,12 @@ class ChannelAugment(nn.Module):
         drr_db: range of the direct-to-reverberant energy ratio in dB (0, 12).
         p_eq: probability of a random EQ curve (0.5).
         eq_db: max boost or cut of the EQ curve in dB (10).
-        p_bandlimit: probability of a band limit (0.3).
+        p_bandlimit: probability of a band limit (0: off by default, see conf/model/voice_base.yaml).
         lowpass_hz: range of the low-pass cutoff in Hz (3400, 7500).
         highpass_hz: range of the high-pass cutoff in Hz (50, 300).
         p_resample: probability of a down-and-up resample (0.2).
         rates: lower sample rates to draw from, in Hz (8000, 11025, 12000).
-        p_codec: probability of mu-law 8-bit companding (0.2).
+        p_codec: probability of mu-law 8-bit companding (0: off by default).
         p_noise: probability of additive noise (0.5).
         snr_db: range of the signal-to-noise ratio in dB (5, 30).
         noise_alpha: range of the noise colour, power ~ 1/f^alpha: 0 white, 1 pink, 2 brown (0, 2).
@@ -69,12 +69,12 @@ class ChannelAugment(nn.Module):
         drr_db: Sequence[float] = (0.0, 12.0),
         p_eq: float = 0.5,
         eq_db: float = 10.0,
-        p_bandlimit: float = 0.3,
+        p_bandlimit: float = 0.0,
         lowpass_hz: Sequence[float] = (3400.0, 7500.0),
         highpass_hz: Sequence[float] = (50.0, 300.0),
         p_resample: float = 0.2,
         rates: Sequence[int] = (8000, 11025, 12000),
-        p_codec: float = 0.2,
+        p_codec: float = 0.0,
         p_noise: float = 0.5,
         snr_db: Sequence[float] = (5.0, 30.0),
         noise_alpha: Sequence[float] = (0.0, 2.0),
