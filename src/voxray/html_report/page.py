@@ -73,14 +73,14 @@ def _task_html(task: TaskView) -> str:
     ])
 
 
-def _learning_html(run: RunFiles) -> str:
+def _learning_html(run: RunFiles, task_names: list[str]) -> str:
     if run.epochs is None or run.epochs.empty:
         return ("<h2>Learning curves</h2><p>None: this run did not train (an evaluation), "
                 "or it trained without the epoch_history callback (no epochs.csv).</p>")
     monitor = run.config.get("optimized_metric", "val/loss")
     found = re.search(r"epoch_(\d+)", run.checkpoint)
     fig = learning_figure(run.epochs, monitor, int(found.group(1)) if found else None, run.checkpoint,
-                          [t.name for t in run.tasks if t.name is not None])
+                          task_names)
     return "<h2>Learning curves</h2>" + _img(_save(fig, run, "learning_curves.png"), "learning curves")
 
 
@@ -98,7 +98,7 @@ def render(run: RunFiles) -> str:
         f"written {datetime.now():%Y-%m-%d %H:%M}. Figures say split, checkpoint and decision rule.</p>",
         settings_html(run), data_html(run), headline,
         *map(_task_html, tasks),
-        _learning_html(run),
+        _learning_html(run, names),
         gallery_html(run.folder, tasks[0].caption()),
     ]
     return document(f"{run.folder.name} report", "\n".join(p for p in sections if p))
