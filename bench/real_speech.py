@@ -8,7 +8,7 @@ predictions of all folds: UAR over clips and over speakers, with 95% intervals t
     uv run python bench/real_speech.py --only-build       # fetch, build corpus and folds, list the speakers
     uv run python bench/real_speech.py                    # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
     uv run python bench/real_speech.py --reuse --variant cnn= --variant noaug="OVERRIDE1 OVERRIDE2"
-    uv run python bench/real_speech.py --reuse --variant cnn= --variant seed1="seed=1"   # same folds, another training seed
+    uv run python bench/real_speech.py --reuse --variant cnn= --train-seeds 42 1 2   # same folds, three training seeds
 
 A fold's dev split is two speakers, one per gender: too few to choose a checkpoint or stop early by
 (its UAR moves in steps of a quarter). The runs in bench/results.md therefore train a fixed schedule
@@ -17,6 +17,8 @@ callbacks.early_stopping=null callbacks.model_checkpoint.monitor=null` (about 27
 training speakers of 20 clips).
 
 Prints a table and appends it, with the speakers, date, machine, command and versions, to bench/results.md.
+Each CNN's UAR minus the baseline's comes with a paired interval (the same speakers drawn for both):
+on a few dozen speakers the two models' own intervals overlap even where one is clearly better.
 Gender and recording set go together (the 8 kHz telephone prompts are mostly women, the KLettres
 letters mostly men): read a good score with the speaker table beside it.
 """
@@ -45,6 +47,7 @@ import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
 from voxray.data.audio import CleanParams, clean, decode
+from voxray.compare import uar_difference
 from voxray.metrics import multiclass_report
 from voxray.predictions import FILE as PREDICTIONS
 from voxray.speakers import speaker_report, speaker_scores
@@ -237,8 +240,8 @@ def run(cmd: list[str], run_dir: Path, reuse_after: float | None = None) -> Path
     return csv
 
 
-def pooled(csvs: Sequence[Path], n_boot: int = 1000) -> dict:
-    """Clip and speaker UAR with 95% intervals over speakers, from the test predictions of all folds."""
+def _predictions(csvs: Sequence[Path]) -> tuple[pd.DataFrame, list[str]]:
+    """All folds' test predictions in one table, and the class names of its prob/<class> columns."""
     tables = [pd.read_csv(p, dtype={"speaker": str}) for p in csvs]
     per_fold = pd.concat([pd.Series(t["speaker"].unique()) for t in tables])
     if per_fold.duplicated().any():
@@ -247,6 +250,12 @@ def pooled(csvs: Sequence[Path], n_boot: int = 1000) -> dict:
     classes = [c.removeprefix("prob/") for c in table.columns if c.startswith("prob/")]
     if not table["label"].isin(classes).all():
         raise ValueError(f"labels {sorted(set(table['label']) - set(classes))} have no prob/<class> column")
+    return table, classes
+
+
+def pooled(csvs: Sequence[Path], n_boot: int = 1000) -> dict:
+    """Clip and speaker UAR with 95% intervals over speakers, from the test predictions of all folds."""
+    table, classes = _predictions(csvs)
     probs = torch.tensor(table[[f"prob/{c}" for c in classes]].to_numpy(), dtype=torch.float32)  # (N, k)
     targets = torch.tensor(table["label"].map({c: i for i, c in enumerate(classes)}).to_numpy())  # (N,)
     groups = table["speaker"].to_numpy()
@@ -258,13 +267,37 @@ def pooled(csvs: Sequence[Path], n_boot: int = 1000) -> dict:
             "own_class": dict(zip(ids, p[np.arange(len(y)), y]))}
 
 
+def versus(csvs: Sequence[Path], reference: Sequence[Path], n_boot: int = 1000) -> dict:
+    """`uar_difference` of a model's pooled test predictions minus the reference's, clip by clip."""
+    (a, classes), (b, ref_classes) = _predictions(csvs), _predictions(reference)
+    if classes != ref_classes:
+        raise ValueError(f"classes differ: {classes} vs {ref_classes}")
+    both = a.merge(b, on=["path", "speaker", "label"], how="outer", suffixes=("", "_ref"), indicator=True)
+    if (both["_merge"] != "both").any():
+        raise ValueError(f"{(both['_merge'] != 'both').sum()} clips are tested by only one of the two")
+    cols = [f"prob/{c}" for c in classes]
+    return uar_difference(both[cols].to_numpy(), both[[f"{c}_ref" for c in cols]].to_numpy(),
+                          both["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(),
+                          both["speaker"].to_numpy(), n_boot)
+
+
 def results_table(scores: Mapping[str, dict]) -> str:
-    """Markdown: variant | clip UAR [95% CI] | speaker UAR [95% CI] | speakers | clips."""
-    lines = ["| variant | clip UAR [95% CI] | speaker UAR [95% CI] | speakers | clips |", "| --- " * 5 + "|"]
+    """Markdown: variant | clip UAR [95% CI] | speaker UAR [95% CI] | each minus the baseline's,
+    with paired intervals (where the variant has "vs_baseline") | speakers | clips."""
+    def gap(s: dict, level: str) -> str:
+        if "vs_baseline" not in s:
+            return "–"
+        d = s["vs_baseline"]
+        lo, hi = d[f"{level}_ci95"]
+        return f"{d[level]:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+    lines = ["| variant | clip UAR [95% CI] | speaker UAR [95% CI] | clips − baseline [95% CI] | "
+             "speakers − baseline [95% CI] | speakers | clips |", "| --- " * 7 + "|"]
     for name, s in scores.items():
         (cl, ch), (sl, sh) = s["clip_ci"], s["speaker_ci"]
         lines.append(f"| {name} | {s['clip_uar']:.3f} [{cl:.3f}, {ch:.3f}] | {s['speaker_uar']:.3f} "
-                     f"[{sl:.3f}, {sh:.3f}] | {s['speakers']} | {s['clips']} |")
+                     f"[{sl:.3f}, {sh:.3f}] | {gap(s, 'clip')} | {gap(s, 'speaker')} | "
+                     f"{s['speakers']} | {s['clips']} |")
     return "\n".join(lines)
 
 
@@ -290,16 +323,53 @@ def _variant(text: str) -> tuple[str, list[str]]:
     return name, shlex.split(overrides)
 
 
-def commands(variants: Sequence[tuple[str, list[str]]], trainer: str, seed: int) -> dict[str, list[str]]:
+def run_name(variant: str, train_seed: int, seed: int) -> str:
+    """`<variant>` for the folds' seed, `<variant>_seed<N>` for another training seed."""
+    return variant if train_seed == seed else f"{variant}_seed{train_seed}"
+
+
+def commands(variants: Sequence[tuple[str, list[str]]], trainer: str, seed: int,
+             train_seeds: Sequence[int] = ()) -> dict[str, list[str]]:
     """Each CNN variant's train.py command, and the baseline's, before a fold's data.root.
 
-    The folds' seed comes before a variant's overrides (Hydra keeps the last value), so that a
-    variant may train with its own `seed=N` on the same folds.
+    A variant trains once per seed of `train_seeds` (default: the folds' seed), named `<variant>`
+    for the folds' seed and `<variant>_seed<N>` for the others. The seed comes before a variant's
+    overrides (Hydra keeps the last value), so that a variant may also set its own `seed=N`.
     """
-    runs = {name: [sys.executable, "train.py", "experiment=voice_gender", f"trainer={trainer}", f"seed={seed}",
-                   *overrides] for name, overrides in variants}
+    runs = {}
+    for name, overrides in variants:
+        for s in train_seeds or [seed]:
+            runs[run_name(name, s, seed)] = [
+                sys.executable, "train.py", "experiment=voice_gender", f"trainer={trainer}", f"seed={s}", *overrides]
     runs["baseline"] = [sys.executable, "baseline.py", "data.target=gender", f"seed={seed}"]
     return runs
+
+
+def seeds_table(scores: Mapping[str, dict], names: Mapping[str, Sequence[str]]) -> str:
+    """Markdown: per variant, the mean over its training seeds of each UAR and of each gap to the
+    baseline, the range over seeds, and the people decided right in each seed's run.
+
+    Args:
+        scores: `pooled` of every run, with "vs_baseline" (`versus`) for all but "baseline".
+        names: each variant's run names, one per training seed.
+    """
+    def mean_range(values: list[float]) -> str:
+        return f"{np.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
+    lines = ["| variant | seeds | clip UAR, mean (range) | speaker UAR, mean (range) | clips − baseline, mean | "
+             "speakers − baseline, mean | people right per seed |", "| --- " * 7 + "|"]
+    for variant, run_names in names.items():
+        runs = [scores[n] for n in run_names]
+        right = [sum(p >= 0.5 for p in r["own_class"].values()) for r in runs]
+        lines.append(f"| {variant} | {len(runs)} | {mean_range([r['clip_uar'] for r in runs])} | "
+                     f"{mean_range([r['speaker_uar'] for r in runs])} | "
+                     f"{np.mean([r['vs_baseline']['clip'] for r in runs]):+.3f} | "
+                     f"{np.mean([r['vs_baseline']['speaker'] for r in runs]):+.3f} | "
+                     f"{', '.join(map(str, right))} of {runs[0]['speakers']} |")
+    base = scores["baseline"]
+    lines.append(f"| baseline | – | {base['clip_uar']:.3f} | {base['speaker_uar']:.3f} | – | – | "
+                 f"{sum(p >= 0.5 for p in base['own_class'].values())} of {base['speakers']} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -308,7 +378,9 @@ def main() -> None:
     parser.add_argument("--variant", type=_variant, action="append", metavar='NAME="OVERRIDES"',
                         help="a CNN to compare: train.py overrides (repeatable; default: cnn with none)")
     parser.add_argument("--folds", type=int, default=4, help="speaker-disjoint folds; each speaker is tested once")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="the folds' seed (and the baseline's)")
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[], metavar="N",
+                        help="train every variant once per seed (default: --seed) and add a table of means over them")
     parser.add_argument("--clips-per-speaker", type=int, default=40)
     parser.add_argument("--min-speech", type=float, default=0.5, help="seconds of speech a clip needs")
     parser.add_argument("--leave-out", action="append", default=[], choices=[s.id for s in SPEAKERS],
@@ -334,16 +406,22 @@ def main() -> None:
         print(speaker_table(people))
         return
     print(f"{len(people)} speakers, {people['clips'].sum()} clips, {len(folds)} folds in {args.corpus}")
-    runs = commands(args.variant or [("cnn", [])], args.trainer, args.seed)
+    variants = args.variant or [("cnn", [])]
+    runs = commands(variants, args.trainer, args.seed, args.train_seeds)
     built = (args.corpus / "build.json").stat().st_mtime if args.reuse else None  # older runs saw other folds
-    scores = {}
+    scores, predictions = {}, {}
     for name, cmd in runs.items():
         print(f"{name}:")
         out = [args.out / name / f"fold{k}" for k in range(1, len(folds) + 1)]
-        csvs = [run([*cmd, f"data.root={f}", f"hydra.run.dir={o}"], o, built)
-                for f, o in zip(folds, out)]
-        scores[name] = pooled(csvs, args.n_boot)
-    tables = (results_table(scores) + "\n\nSpeakers (gender from the credits; f0 only as a check; p(own): the "
+        predictions[name] = [run([*cmd, f"data.root={f}", f"hydra.run.dir={o}"], o, built)
+                             for f, o in zip(folds, out)]
+        scores[name] = pooled(predictions[name], args.n_boot)
+    for name in scores.keys() - {"baseline"}:  # paired: the same speakers drawn for both
+        scores[name]["vs_baseline"] = versus(predictions[name], predictions["baseline"], args.n_boot)
+    by_seed = {v: [run_name(v, s, args.seed) for s in args.train_seeds or [args.seed]] for v, _ in variants}
+    summary = (seeds_table(scores, by_seed) + "\n\n") if len(args.train_seeds) > 1 else ""
+    tables = (summary + results_table(scores)
+              + "\n\nSpeakers (gender from the credits; f0 only as a check; p(own): the "
               "speaker-level probability of their credited gender):\n\n" + speaker_table(people, scores))
     print(tables)
     append_results("Real-speech check", tables, args.results, f"{len(folds)} speaker-disjoint folds, seed {args.seed}")

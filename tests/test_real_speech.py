@@ -18,7 +18,7 @@ from voxray.data.commonvoice import read_common_voice
 from voxray.synth.voice import COLUMNS
 
 sys.path.append(str(ROOT / "bench"))  # the script imports its catalogue from its own folder
-from real_speech import _variant, build, commands, pooled, run  # noqa: E402
+from real_speech import _variant, build, commands, pooled, run, seeds_table, versus  # noqa: E402
 from real_speech_sources import Speaker, fetch_debs  # noqa: E402
 
 PACKAGE = "fake-voices"
@@ -166,3 +166,36 @@ def test_a_variant_trains_with_its_own_seed_on_the_same_folds() -> None:
     runs = commands([("cnn", []), ("seed1", _variant("seed1=seed=1 trainer.max_epochs=2")[1])], "default", 42)
     last_seed = {name: [a for a in cmd if a.startswith("seed=")][-1] for name, cmd in runs.items()}
     assert last_seed == {"cnn": "seed=42", "seed1": "seed=1", "baseline": "seed=42"}
+
+
+def test_a_variant_is_compared_with_the_baseline_clip_by_clip(tmp_path: Path) -> None:
+    rows = [("F1", "female", 0.9)] * 3 + [("F2", "female", 0.8)] * 3 + [("M1", "male", 0.1)] * 3 \
+        + [("M2", "male", 0.2)] * 3
+    cnn = _predictions(tmp_path / "cnn.csv", rows)
+    base = _predictions(tmp_path / "base.csv", [(s, g, 0.4) if s == "F2" else (s, g, p) for s, g, p in rows])
+    shuffled = pd.read_csv(base).sample(frac=1, random_state=0)  # row order must not matter: clips are matched
+    shuffled.to_csv(base, index=False)
+    gap = versus([cnn], [base], n_boot=200)
+    assert gap["speaker"] == pytest.approx(0.25) and gap["clip"] == pytest.approx(0.25)  # F2 recovered
+    pd.read_csv(base).iloc[1:].to_csv(base, index=False)
+    with pytest.raises(ValueError, match="only one of the two"):
+        versus([cnn], [base])
+
+
+def test_training_seeds_name_one_run_each_and_are_summed_up_per_variant(tmp_path: Path) -> None:
+    runs = commands([("cnn", []), ("un", ["model.frontend.utterance_norm=true"])], "default", 42, [42, 1])
+    last_seed = {name: [a for a in cmd if a.startswith("seed=")][-1] for name, cmd in runs.items()}
+    assert last_seed == {"cnn": "seed=42", "cnn_seed1": "seed=1", "un": "seed=42", "un_seed1": "seed=1",
+                         "baseline": "seed=42"}
+    assert runs["un_seed1"][-1] == "model.frontend.utterance_norm=true"
+    f1, f2 = [("F1", "female", 0.9)] * 2, [("F2", "female", 0.9)] * 2
+    men = [("M1", "male", 0.1), ("M2", "male", 0.1)] * 2
+    csvs = {"baseline": _predictions(tmp_path / "b.csv", f1 + f2 + men),
+            "cnn": _predictions(tmp_path / "c.csv", f1 + f2 + men),  # 4 of 4 right
+            "cnn_seed1": _predictions(tmp_path / "c1.csv", f1 + [("F2", "female", 0.2)] * 2 + men)}  # F2 missed
+    scores = {name: pooled([csv], n_boot=50) for name, csv in csvs.items()}
+    for name in ("cnn", "cnn_seed1"):
+        scores[name]["vs_baseline"] = versus([csvs[name]], [csvs["baseline"]], n_boot=50)
+    row = seeds_table(scores, {"cnn": ["cnn", "cnn_seed1"]}).splitlines()[2]
+    # speaker UAR 1.0 and 0.75 (F2 missed): mean 0.875; gaps 0 and -0.25; people right 4 and 3
+    assert row == "| cnn | 2 | 0.875 (0.750–1.000) | 0.875 (0.750–1.000) | -0.125 | -0.125 | 4, 3 of 4 |"
