@@ -46,8 +46,8 @@ import soundfile as sf
 import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
-from voxray.data.audio import CleanParams, clean, decode
 from voxray.compare import uar_difference
+from voxray.data.audio import CleanParams, clean, decode
 from voxray.metrics import multiclass_report
 from voxray.predictions import FILE as PREDICTIONS
 from voxray.speakers import speaker_report, speaker_scores
