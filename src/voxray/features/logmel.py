@@ -74,15 +74,16 @@ class VoiceFrontEnd(nn.Module):
             band limit, codec, noise, level), or None for none.
         utterance_norm: subtract each clip's mean log-mel over time, per mel band (cepstral mean
             normalisation): a fixed channel colour is a constant offset there (False).
-        augment: apply channel augmentation and SpecAugment in training (True); False for debug=overfit.
+        augment: apply channel augmentation, speed and SpecAugment in training (True); False for debug=overfit.
+        speed: speed perturbation in training (`voxray.features.speed.SpeedPerturb`), or None (`WaveformFrontEnd`'s).
     """
 
     def __init__(
         self, logmel: LogMel, specaugment: SpecAugment | None = None, channel: nn.Module | None = None,
-        utterance_norm: bool = False, augment: bool = True,
+        utterance_norm: bool = False, augment: bool = True, speed: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.waveform = WaveformFrontEnd(channel, augment)
+        self.waveform = WaveformFrontEnd(channel, augment, speed)
         self.logmel, self.specaugment = logmel, specaugment
         self.utterance_norm, self.augment = utterance_norm, augment
         # Per-mel-bin standardisation learnt from the data (running stats), as in PANNs' bn0:
