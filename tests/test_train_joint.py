@@ -54,6 +54,13 @@ def test_metrics_json_equals_a_recomputation_from_test_predictions(run: tuple[Pa
     report = json.loads((root / "run" / "metrics.json").read_text())
     predictions = pd.read_csv(root / "run" / "test_predictions.csv", keep_default_na=False)
     assert report["class_names"] == TASKS and len(predictions) == report["test/n_examples"]
+    # the headline, the mean over tasks, has its own interval at both levels (speakers drawn once for both tasks)
+    lo, hi = report["test/uar_ci95"]
+    assert lo <= report["test/uar"] <= hi and report["test/n_groups"] == predictions["speaker"].nunique()
+    people = report["test/speaker"]
+    assert people["uar"] == pytest.approx(report["test/speaker/uar"], abs=1e-6)
+    assert people["uar_ci95"][0] <= people["uar"] <= people["uar_ci95"][1]
+    assert people["n_speakers"] == predictions["speaker"].nunique()
     for task, classes in TASKS.items():
         rows = predictions[predictions[f"label/{task}"] != ""]
         labels, preds = rows[f"label/{task}"], rows[f"pred/{task}"]

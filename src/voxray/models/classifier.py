@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
 from voxray.decision import binary_metrics, binary_report, choose_threshold
+from voxray.joint_metrics import mean_uar_reports
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.models.outputs import EpochOutputs
 from voxray.models.tasks import MISSING, Task, Tasks
@@ -159,6 +160,8 @@ class Classifier(L.LightningModule):
                 values = [scalars.get(f"{t.prefix(stage)}/{name}") for t in self.tasks]
                 if None not in values:
                     scalars[f"{stage}/{name}"] = float(np.mean(values))
+            if stage == "test":
+                others.update(self._joint_intervals(probs, targets, groups))
         headline = f"{stage}/uar"
         self.log(headline, scalars[headline], prog_bar=True)
         self.log_dict({k: v for k, v in scalars.items() if k != headline})
@@ -195,6 +198,14 @@ class Classifier(L.LightningModule):
                 log_eval_epoch(logger, prefix, self.current_epoch, names, others[f"{prefix}/confmat"],
                                probs, targets, self._task_examples(task))
         return scalars, others
+
+    def _joint_intervals(self, probs: torch.Tensor, targets: torch.Tensor, groups: np.ndarray | None) -> dict:
+        """`test/uar_ci95` of a joint model's headline and its speaker block, from draws shared by the tasks."""
+        clips, people = mean_uar_reports([probs[:, t.columns] for t in self.tasks], targets, groups, self.n_boot)
+        out = {f"test/{k}": v for k, v in clips.items() if k != "uar"}
+        if people is not None and self.speaker_level:
+            out["test/speaker"] = people
+        return out
 
     def _task_examples(self, task: Task) -> tuple[torch.Tensor, ...] | None:
         """The first validation batch's inputs, one task's labels and probabilities, for TensorBoard."""
