@@ -48,7 +48,8 @@ class SpeedPerturb(nn.Module):
             r.register_buffer("kernel", r.kernel, persistent=False)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, L) -> (B, L) float32; a batch of one speed per group (no wait for the host on a GPU)."""
+        """(B, L) -> (B, L) float32; each speed is computed for the whole batch and each clip takes its own
+        (no wait for the host on a GPU)."""
         if not self.training or self.p <= 0:
             return wave
         x = wave.float()
