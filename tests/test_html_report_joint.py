@@ -57,8 +57,8 @@ def test_each_task_has_its_section_figures_and_numbers_from_metrics_json(run: Pa
     scalars = {k for k, v in metrics.items() if k.startswith("test/") and isinstance(v, int | float | None)}
     assert scalars <= set(numbers), "every test scalar of metrics.json is on the page"
     assert {"test/uar", "test/age/uar_ci95", "test/gender/recall/male_ci95", "test/age/speaker/uar_ci95"} <= set(numbers)
-    headline = page.text.split("Task: age")[0]
     assert {"test/uar_ci95", "test/speaker/uar_ci95", "test/speaker/n_speakers"} <= set(numbers), "the headline has its CIs"
+    headline = page.text.split("Task: age")[0]
     assert "test/uar is the mean of the tasks' UARs (age, gender)" in headline
     assert not re.search(r"recall/(teens|female)", headline), "a task's metrics sit in its own section"
 

@@ -31,7 +31,7 @@ def test_two_copies_of_one_task_have_that_tasks_own_intervals() -> None:
 
 def test_a_task_is_scored_only_on_the_clips_that_carry_its_label() -> None:
     """Task b is perfect where it has a label and wrong where it has none (half the speakers): its UAR
-    is 1 in every draw, so the mean is (UAR of a + 1) / 2 and its interval half as wide as a's."""
+    is 1 in every draw, so the mean is (UAR of a + 1) / 2 and its interval about half as wide as a's."""
     probs, y, groups = _speakers()
     speaker = np.unique(groups, return_inverse=True)[1]
     y_b = torch.tensor(speaker % 2)  # a two-class task
