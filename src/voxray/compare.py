@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from torchmetrics.functional.classification import multiclass_recall
 
 from voxray.bootstrap import bootstrap_report
-from voxray.metrics import present_class_mean
+from voxray.metrics import decision_uar
 from voxray.speakers import speaker_scores
 
 
@@ -23,9 +22,7 @@ def _uar_gap(pred_a: torch.Tensor, pred_b: torch.Tensor, targets: torch.Tensor, 
     def stat(rows: np.ndarray) -> dict[str, float]:
         idx = torch.from_numpy(rows)
         y = targets[idx]
-        support = torch.bincount(y, minlength=k)  # (k,)
-        a, b = (present_class_mean(multiclass_recall(p[idx], y, k, average=None), support) for p in (pred_a, pred_b))
-        return {"uar": float(a - b)}
+        return {"uar": float(decision_uar(pred_a[idx], y, k) - decision_uar(pred_b[idx], y, k))}
     return stat
 
 

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from torchmetrics.functional.classification import multiclass_recall
 
 from voxray.bootstrap import Stat, bootstrap_report
-from voxray.metrics import present_class_mean
+from voxray.metrics import decision_uar
 from voxray.speakers import speaker_scores
 
 
@@ -32,7 +31,7 @@ def _mean_uar(preds: torch.Tensor, targets: torch.Tensor, n_classes: Sequence[in
             if not labelled.any():
                 return {"uar": None}
             y, p = y[labelled], p[labelled]
-            uars.append(present_class_mean(multiclass_recall(p, y, k, average=None), torch.bincount(y, minlength=k)))
+            uars.append(decision_uar(p, y, k))
         return {"uar": float(torch.stack(uars).mean())}
     return stat
 

@@ -36,6 +36,12 @@ def present_class_mean(recall: torch.Tensor, support: torch.Tensor) -> torch.Ten
     return recall[support > 0].mean()
 
 
+def decision_uar(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """UAR of class decisions (N,) against targets (N,): the mean recall over the classes present."""
+    recall = multiclass_recall(preds, targets, num_classes, average=None)  # (k,)
+    return present_class_mean(recall, torch.bincount(targets, minlength=num_classes))
+
+
 class PresentClassRecall(MulticlassRecall):
     """UAR as a torchmetrics object: macro recall over the classes present in the targets.
 

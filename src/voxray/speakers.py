@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from torchmetrics.functional.classification import multiclass_confusion_matrix, multiclass_recall
+from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from voxray.metrics import multiclass_report, present_class_mean
+from voxray.metrics import decision_uar, multiclass_report
 
 _TINY = 1e-7  # floor under a probability before its log: a confident 0 must not be -inf
 
@@ -62,9 +62,7 @@ def speaker_uar(probs: torch.Tensor, targets: torch.Tensor, groups: ArrayLike) -
     """
     k = probs.shape[1]
     p, y, _ = speaker_scores(probs.float().cpu().numpy(), targets.cpu().numpy(), groups)
-    y = torch.from_numpy(y).long()
-    recall = multiclass_recall(torch.from_numpy(p.argmax(axis=1)), y, k, average=None)  # (k,)
-    return float(present_class_mean(recall, torch.bincount(y, minlength=k)))
+    return float(decision_uar(torch.from_numpy(p.argmax(axis=1)), torch.from_numpy(y).long(), k))
 
 
 def speaker_report(
