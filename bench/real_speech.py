@@ -9,6 +9,7 @@ predictions of all folds: UAR over clips and over speakers, with 95% intervals t
     uv run python bench/real_speech.py                    # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
     uv run python bench/real_speech.py --reuse --variant cnn= --variant noaug="OVERRIDE1 OVERRIDE2"
     uv run python bench/real_speech.py --reuse --variant cnn= --train-seeds 42 1 2   # same folds, three training seeds
+    uv run python bench/real_speech.py --reuse --fuse     # also each CNN run fused with the baseline
 
 A fold's dev split is two speakers, one per gender: too few to choose a checkpoint or stop early by
 (its UAR moves in steps of a quarter). The runs in bench/results.md therefore train a fixed schedule
@@ -43,17 +44,14 @@ import librosa
 import numpy as np
 import pandas as pd
 import soundfile as sf
-import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
-from voxray.compare import uar_difference
 from voxray.data.audio import CleanParams, clean, decode
-from voxray.metrics import multiclass_report
 from voxray.predictions import FILE as PREDICTIONS
-from voxray.speakers import speaker_report, speaker_scores
 from voxray.synth.voice import COLUMNS
 
 from real_speech_sources import SPEAKERS, Speaker, extract, fetch_debs  # the script's folder is on sys.path
+from real_speech_scores import fused, pooled, results_table, seeds_table, speaker_table, versus
 from record import RESULTS, append_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,81 +238,6 @@ def run(cmd: list[str], run_dir: Path, reuse_after: float | None = None) -> Path
     return csv
 
 
-def _predictions(csvs: Sequence[Path]) -> tuple[pd.DataFrame, list[str]]:
-    """All folds' test predictions in one table, and the class names of its prob/<class> columns."""
-    tables = [pd.read_csv(p, dtype={"speaker": str}) for p in csvs]
-    per_fold = pd.concat([pd.Series(t["speaker"].unique()) for t in tables])
-    if per_fold.duplicated().any():
-        raise ValueError(f"speakers {sorted(set(per_fold[per_fold.duplicated()]))} are tested in more than one fold")
-    table = pd.concat(tables, ignore_index=True)
-    classes = [c.removeprefix("prob/") for c in table.columns if c.startswith("prob/")]
-    if not table["label"].isin(classes).all():
-        raise ValueError(f"labels {sorted(set(table['label']) - set(classes))} have no prob/<class> column")
-    return table, classes
-
-
-def pooled(csvs: Sequence[Path], n_boot: int = 1000) -> dict:
-    """Clip and speaker UAR with 95% intervals over speakers, from the test predictions of all folds."""
-    table, classes = _predictions(csvs)
-    probs = torch.tensor(table[[f"prob/{c}" for c in classes]].to_numpy(), dtype=torch.float32)  # (N, k)
-    targets = torch.tensor(table["label"].map({c: i for i, c in enumerate(classes)}).to_numpy())  # (N,)
-    groups = table["speaker"].to_numpy()
-    clip = multiclass_report(probs, targets, groups, classes, n_boot)
-    person = speaker_report(probs, targets, groups, classes, n_boot)
-    p, y, ids = speaker_scores(probs.numpy(), targets.numpy(), groups)  # (S, k), (S,), (S,)
-    return {"clip_uar": clip["uar"], "clip_ci": clip["uar_ci95"], "speaker_uar": person["uar"],
-            "speaker_ci": person["uar_ci95"], "speakers": person["n_speakers"], "clips": len(table),
-            "own_class": dict(zip(ids, p[np.arange(len(y)), y]))}
-
-
-def versus(csvs: Sequence[Path], reference: Sequence[Path], n_boot: int = 1000) -> dict:
-    """`uar_difference` of a model's pooled test predictions minus the reference's, clip by clip."""
-    (a, classes), (b, ref_classes) = _predictions(csvs), _predictions(reference)
-    if classes != ref_classes:
-        raise ValueError(f"classes differ: {classes} vs {ref_classes}")
-    both = a.merge(b, on=["path", "speaker", "label"], how="outer", suffixes=("", "_ref"), indicator=True)
-    if (both["_merge"] != "both").any():
-        raise ValueError(f"{(both['_merge'] != 'both').sum()} clips are tested by only one of the two")
-    cols = [f"prob/{c}" for c in classes]
-    return uar_difference(both[cols].to_numpy(), both[[f"{c}_ref" for c in cols]].to_numpy(),
-                          both["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(),
-                          both["speaker"].to_numpy(), n_boot)
-
-
-def results_table(scores: Mapping[str, dict]) -> str:
-    """Markdown: variant | clip UAR [95% CI] | speaker UAR [95% CI] | each minus the baseline's,
-    with paired intervals (where the variant has "vs_baseline") | speakers | clips."""
-    def gap(s: dict, level: str) -> str:
-        if "vs_baseline" not in s:
-            return "–"
-        d = s["vs_baseline"]
-        lo, hi = d[f"{level}_ci95"]
-        return f"{d[level]:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-
-    lines = ["| variant | clip UAR [95% CI] | speaker UAR [95% CI] | clips − baseline [95% CI] | "
-             "speakers − baseline [95% CI] | speakers | clips |", "| --- " * 7 + "|"]
-    for name, s in scores.items():
-        (cl, ch), (sl, sh) = s["clip_ci"], s["speaker_ci"]
-        lines.append(f"| {name} | {s['clip_uar']:.3f} [{cl:.3f}, {ch:.3f}] | {s['speaker_uar']:.3f} "
-                     f"[{sl:.3f}, {sh:.3f}] | {gap(s, 'clip')} | {gap(s, 'speaker')} | "
-                     f"{s['speakers']} | {s['clips']} |")
-    return "\n".join(lines)
-
-
-def speaker_table(people: pd.DataFrame, scores: Mapping[str, dict] | None = None) -> str:
-    """Markdown: one line per speaker with the credit that gives their gender and, per variant, the
-    speaker-level probability of their own gender (below 0.5: decided wrong)."""
-    scores = scores or {}
-    lines = ["| speaker | gender | language | rate (Hz) | clips | median f0 (Hz) | test fold | "
-             + "".join(f"{name} p(own) | " for name in scores) + "credit (source) |",
-             "| --- " * (8 + len(scores)) + "|"]
-    lines += [f"| {p.speaker} | {p.gender} | {p.language} | {p.rate} | {p.clips} | {p.f0:.0f} | {p.fold} | "
-              + "".join(f"{s['own_class'].get(p.speaker, float('nan')):.2f} | " for s in scores.values())
-              + f"{p.credit} ({p.package}: {p.source}) |" for p in people.itertuples()]
-    n = people["gender"].value_counts()
-    return "\n".join(lines) + f"\n\n{n.get('female', 0)} women, {n.get('male', 0)} men, {people['clips'].sum()} clips."
-
-
 def _variant(text: str) -> tuple[str, list[str]]:
     name, sep, overrides = text.partition("=")
     if not sep or not re.fullmatch(r"[\w-]+", name) or name == "baseline":
@@ -345,33 +268,6 @@ def commands(variants: Sequence[tuple[str, list[str]]], trainer: str, seed: int,
     return runs
 
 
-def seeds_table(scores: Mapping[str, dict], names: Mapping[str, Sequence[str]]) -> str:
-    """Markdown: per variant, the mean over its training seeds of each UAR and of each gap to the
-    baseline, the range over seeds, and the people decided right in each seed's run.
-
-    Args:
-        scores: `pooled` of every run, with "vs_baseline" (`versus`) for all but "baseline".
-        names: each variant's run names, one per training seed.
-    """
-    def mean_range(values: list[float]) -> str:
-        return f"{np.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
-
-    lines = ["| variant | seeds | clip UAR, mean (range) | speaker UAR, mean (range) | clips − baseline, mean | "
-             "speakers − baseline, mean | people right per seed |", "| --- " * 7 + "|"]
-    for variant, run_names in names.items():
-        runs = [scores[n] for n in run_names]
-        right = [sum(p >= 0.5 for p in r["own_class"].values()) for r in runs]
-        lines.append(f"| {variant} | {len(runs)} | {mean_range([r['clip_uar'] for r in runs])} | "
-                     f"{mean_range([r['speaker_uar'] for r in runs])} | "
-                     f"{np.mean([r['vs_baseline']['clip'] for r in runs]):+.3f} | "
-                     f"{np.mean([r['vs_baseline']['speaker'] for r in runs]):+.3f} | "
-                     f"{', '.join(map(str, right))} of {runs[0]['speakers']} |")
-    base = scores["baseline"]
-    lines.append(f"| baseline | – | {base['clip_uar']:.3f} | {base['speaker_uar']:.3f} | – | – | "
-                 f"{sum(p >= 0.5 for p in base['own_class'].values())} of {base['speakers']} |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     trainers = sorted(p.stem for p in (ROOT / "conf" / "trainer").glob("*.yaml"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -389,6 +285,9 @@ def main() -> None:
                         help="the CNN runs' trainer config (conf/trainer/)")
     parser.add_argument("--reuse", action="store_true",
                         help="skip runs whose folder has test_predictions.csv (without it, run folders are replaced)")
+    parser.add_argument("--fuse", action="store_true",
+                        help="also score fusions (mean log-probability per clip): each CNN run with the baseline, "
+                             "and with --train-seeds each variant's ensemble of seeds, alone and with the baseline")
     parser.add_argument("--only-build", action="store_true", help="build corpus and folds, list the speakers, stop")
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--debs", type=Path, default=WORK / "debs", help="where the .deb files are kept")
@@ -416,9 +315,18 @@ def main() -> None:
         predictions[name] = [run([*cmd, f"data.root={f}", f"hydra.run.dir={o}"], o, built)
                              for f, o in zip(folds, out)]
         scores[name] = pooled(predictions[name], args.n_boot)
+    by_seed = {v: [run_name(v, s, args.seed) for s in args.train_seeds or [args.seed]] for v, _ in variants}
+    if args.fuse:  # each run with the baseline; with several seeds, their ensemble too, and it with the baseline
+        fusions = {f"{name}+baseline": [name, "baseline"] for names in by_seed.values() for name in names}
+        if len(args.train_seeds) > 1:
+            fusions |= {f"{variant}_x{len(names)}": names for variant, names in by_seed.items()}
+            fusions |= {f"{variant}_x{len(names)}+baseline": [*names, "baseline"] for variant, names in by_seed.items()}
+        for name, members in fusions.items():
+            predictions[name] = fused([predictions[m] for m in members], args.out / name)
+            scores[name] = pooled(predictions[name], args.n_boot)
+        by_seed |= {f"{variant}+baseline": [f"{name}+baseline" for name in names] for variant, names in by_seed.items()}
     for name in scores.keys() - {"baseline"}:  # paired: the same speakers drawn for both
         scores[name]["vs_baseline"] = versus(predictions[name], predictions["baseline"], args.n_boot)
-    by_seed = {v: [run_name(v, s, args.seed) for s in args.train_seeds or [args.seed]] for v, _ in variants}
     summary = (seeds_table(scores, by_seed) + "\n\n") if len(args.train_seeds) > 1 else ""
     tables = (summary + results_table(scores)
               + "\n\nSpeakers (gender from the credits; f0 only as a check; p(own): the "

@@ -1,4 +1,4 @@
-"""The real-speech check's builder and pooling, on a fake Debian package: no network, no training."""
+"""The real-speech check's builder, pooling and fusion, on a fake Debian package: no network, no training."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from voxray.data.commonvoice import read_common_voice
 from voxray.synth.voice import COLUMNS
 
 sys.path.append(str(ROOT / "bench"))  # the script imports its catalogue from its own folder
-from real_speech import _variant, build, commands, pooled, run, seeds_table, versus  # noqa: E402
+from real_speech import _variant, build, commands, run  # noqa: E402
+from real_speech_scores import fused, pooled, seeds_table, versus  # noqa: E402
 from real_speech_sources import Speaker, fetch_debs  # noqa: E402
 
 PACKAGE = "fake-voices"
@@ -180,6 +181,28 @@ def test_a_variant_is_compared_with_the_baseline_clip_by_clip(tmp_path: Path) ->
     pd.read_csv(base).iloc[1:].to_csv(base, index=False)
     with pytest.raises(ValueError, match="only one of the two"):
         versus([cnn], [base])
+
+
+def test_fusion_averages_the_two_models_log_probabilities_clip_by_clip(tmp_path: Path) -> None:
+    rows = [("F1", "female", 0.9)] * 2 + [("F2", "female", 0.4)] * 2 + [("M1", "male", 0.1)] * 2
+    cnn = _predictions(tmp_path / "cnn.csv", rows)  # F2 missed
+    base = _predictions(tmp_path / "base.csv", [(s, g, 0.9 if s == "F2" else 0.5) for s, g, _ in rows])
+    (out,) = fused([[cnn], [base]], tmp_path / "fused")
+    table = pd.read_csv(out).set_index("speaker")
+    # sqrt(0.4 * 0.9) = 0.6 against sqrt(0.6 * 0.1) = 0.245: F2 is recovered, at 0.6 / 0.845
+    assert table.loc["F2", "prob/female"].tolist() == pytest.approx([0.6 / (0.6 + 0.06 ** 0.5)] * 2)
+    assert table.loc["F2", "pred"].tolist() == ["female"] * 2
+    # an undecided baseline (0.5) leaves the CNN's decision and moves its confidence halfway, in log-odds
+    assert table.loc["M1", "prob/male"].tolist() == pytest.approx([0.75] * 2)
+    assert pooled([out], n_boot=50)["speaker_uar"] == 1.0
+    # three models: the geometric mean of all three; row order does not matter (clips are matched)
+    pd.read_csv(base).sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv", index=False)
+    (three,) = fused([[cnn], [base], [tmp_path / "shuffled.csv"]], tmp_path / "three")
+    f2 = pd.read_csv(three).set_index("speaker").loc["F2", "prob/female"].tolist()
+    assert f2 == pytest.approx([(0.4 * 0.81) ** (1 / 3) / ((0.4 * 0.81) ** (1 / 3) + (0.6 * 0.01) ** (1 / 3))] * 2)
+    pd.read_csv(base).iloc[1:].to_csv(base, index=False)
+    with pytest.raises(ValueError, match="fold 1: 1 clips are tested by only one"):
+        fused([[cnn], [base]], tmp_path / "fused")
 
 
 def test_training_seeds_name_one_run_each_and_are_summed_up_per_variant(tmp_path: Path) -> None:
