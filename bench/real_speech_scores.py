@@ -42,18 +42,26 @@ def pooled(csvs: Sequence[Path], n_boot: int = 1000) -> dict:
             "own_class": dict(zip(ids, p[np.arange(len(y)), y]))}
 
 
+def _aligned(table: pd.DataFrame, classes: list[str], other: pd.DataFrame, other_classes: list[str],
+             where: str = "") -> np.ndarray:
+    """`other`'s class probabilities (N, k) in `table`'s clip order; clips are matched by path,
+    speaker and label, and a clip that only one of the two tested is refused (`where` prefixes the message)."""
+    if classes != other_classes:
+        raise ValueError(f"{where}classes differ: {classes} vs {other_classes}")
+    keys, cols = ["path", "speaker", "label"], [f"prob/{c}" for c in classes]
+    aligned = other.set_index(keys)[cols].reindex(pd.MultiIndex.from_frame(table[keys]))
+    missing = int(aligned.isna().any(axis=1).sum())
+    if missing or len(other) != len(table):
+        raise ValueError(f"{where}{2 * missing + len(other) - len(table)} clips are tested by only one of the two")
+    return aligned.to_numpy()
+
+
 def versus(csvs: Sequence[Path], reference: Sequence[Path], n_boot: int = 1000) -> dict:
     """`uar_difference` of a model's pooled test predictions minus the reference's, clip by clip."""
     (a, classes), (b, ref_classes) = _predictions(csvs), _predictions(reference)
-    if classes != ref_classes:
-        raise ValueError(f"classes differ: {classes} vs {ref_classes}")
-    both = a.merge(b, on=["path", "speaker", "label"], how="outer", suffixes=("", "_ref"), indicator=True)
-    if (both["_merge"] != "both").any():
-        raise ValueError(f"{(both['_merge'] != 'both').sum()} clips are tested by only one of the two")
-    cols = [f"prob/{c}" for c in classes]
-    return uar_difference(both[cols].to_numpy(), both[[f"{c}_ref" for c in cols]].to_numpy(),
-                          both["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(),
-                          both["speaker"].to_numpy(), n_boot)
+    return uar_difference(a[[f"prob/{c}" for c in classes]].to_numpy(), _aligned(a, classes, b, ref_classes),
+                          a["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(),
+                          a["speaker"].to_numpy(), n_boot)
 
 
 def fused(models: Sequence[Sequence[Path]], out: Path) -> list[Path]:
@@ -72,17 +80,10 @@ def fused(models: Sequence[Sequence[Path]], out: Path) -> list[Path]:
     paths = []
     for k, folds in enumerate(zip(*models, strict=True), start=1):
         (first, classes), *rest = [_predictions([csv]) for csv in folds]
-        cols, keys = [f"prob/{c}" for c in classes], ["path", "speaker", "label"]
+        cols = [f"prob/{c}" for c in classes]
         log_p = np.log(first[cols].to_numpy().clip(eps))  # (N, k), summed over the models
         for table, other_classes in rest:
-            if other_classes != classes:
-                raise ValueError(f"classes differ: {classes} vs {other_classes}")
-            aligned = table.set_index(keys)[cols].reindex(pd.MultiIndex.from_frame(first[keys]))  # first's order
-            missing = int(aligned.isna().any(axis=1).sum())
-            if missing or len(table) != len(first):
-                raise ValueError(f"fold {k}: {2 * missing + len(table) - len(first)} clips are tested by only one "
-                                 "of the models")
-            log_p = log_p + np.log(aligned.to_numpy().clip(eps))
+            log_p = log_p + np.log(_aligned(first, classes, table, other_classes, f"fold {k}: ").clip(eps))
         log_p = log_p / len(folds)
         p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
         table = first.copy()
