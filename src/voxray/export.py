@@ -38,8 +38,7 @@ def preparation_steps(run_cfg: DictConfig) -> dict:
             "clip_seconds": clean.clip_seconds,
             "crop": "the centre clip_seconds of the trimmed clip; a shorter one zero-padded at the end",
             "scale": "peak-normalised to 0.89 (-1 dBFS), then int16",
-            "in_graph": "log-mel, per-mel-bin normalisation, network" if "logmel" in run_cfg.model.frontend
-                        else "the network on the waveform (a speech encoder with its head)",
+            "in_graph": _voice_graph(run_cfg.model.frontend),
         }
     frontend = run_cfg.model.frontend
     return {
@@ -91,6 +90,15 @@ def export(cfg: DictConfig) -> Path:
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     print(f"exported {path} (onnxruntime vs PyTorch max |diff| {max_diff:.2e})")
     return path
+
+
+def _voice_graph(frontend: DictConfig) -> str:
+    """What a voice model's graph computes from the int16 clip."""
+    if "logmel" not in frontend:
+        return "the network on the waveform (a speech encoder with its head)"
+    if frontend.get("pitch"):
+        return "log-mel and periodicity (pitch) rows, per-row normalisation, network"
+    return "log-mel, per-mel-bin normalisation, network"
 
 
 def _decision_rule(model: torch.nn.Module) -> str:

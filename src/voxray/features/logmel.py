@@ -6,6 +6,7 @@ import torch
 import torchaudio
 from torch import nn
 
+from voxray.features.periodicity import Periodicity
 from voxray.features.waveform import WaveformFrontEnd
 
 
@@ -76,26 +77,35 @@ class VoiceFrontEnd(nn.Module):
             normalisation): a fixed channel colour is a constant offset there (False).
         augment: apply channel augmentation, speed and SpecAugment in training (True); False for debug=overfit.
         speed: speed perturbation in training (`voxray.features.speed.SpeedPerturb`), or None (`WaveformFrontEnd`'s).
+        pitch: `voxray.features.periodicity.Periodicity` rows stacked under the mel bands (after
+            `utterance_norm`, which would erase a speaker's steady pitch), or None for the mel alone.
     """
 
     def __init__(
         self, logmel: LogMel, specaugment: SpecAugment | None = None, channel: nn.Module | None = None,
         utterance_norm: bool = False, augment: bool = True, speed: nn.Module | None = None,
+        pitch: Periodicity | None = None,
     ) -> None:
         super().__init__()
+        if pitch is not None and pitch.hop_length != logmel.mel.hop_length:
+            raise ValueError(f"pitch.hop_length={pitch.hop_length} must equal logmel.hop_length="
+                             f"{logmel.mel.hop_length}: the pitch rows and mel bands share frames")
         self.waveform = WaveformFrontEnd(channel, augment, speed)
-        self.logmel, self.specaugment = logmel, specaugment
+        self.logmel, self.specaugment, self.pitch = logmel, specaugment, pitch
         self.utterance_norm, self.augment = utterance_norm, augment
-        # Per-mel-bin standardisation learnt from the data (running stats), as in PANNs' bn0:
+        # Per-row standardisation learnt from the data (running stats), as in PANNs' bn0:
         # no dataset statistics pass is needed and the constants travel in the checkpoint.
-        self.norm = nn.BatchNorm2d(logmel.mel.n_mels, affine=False)
+        self.norm = nn.BatchNorm2d(logmel.mel.n_mels + (pitch.n_bins if pitch is not None else 0), affine=False)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, L) int16 -> (B, 1, n_mels, T) float32."""
+        """(B, L) int16 -> (B, 1, F, T) float32: F = n_mels (+ the pitch rows)."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            x = self.logmel(self.waveform(wave))  # (B, 1, F, T)
+            y = self.waveform(wave)  # (B, L)
+            x = self.logmel(y)  # (B, 1, n_mels, T)
             if self.utterance_norm:
                 x = x - x.mean(dim=-1, keepdim=True)
+            if self.pitch is not None:
+                x = torch.cat([x, self.pitch(y)], dim=2)  # (B, 1, n_mels + n_bins, T)
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)  # BN over the F axis
             if self.training and self.augment and self.specaugment is not None:
                 x = self.specaugment(x)
