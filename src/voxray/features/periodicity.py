@@ -55,10 +55,10 @@ class Periodicity(nn.Module):
         lags = np.concatenate([[0.0], lags])  # lag 0: the frame's energy
         window = np.hanning(win_length + 1)[:-1]  # periodic Hann, as torch.hann_window
         # the window's autocorrelation at fractional lags, from the same cosine sum as the frames'
-        window_power = np.abs(np.fft.rfft(window, n=self.n_fft)) ** 2
-        window_acf = window_power @ _cosine_lags(self.n_fft, lags)
+        cosines = _cosine_lags(self.n_fft, lags)  # (n_fft / 2 + 1, 1 + n_bins)
+        window_acf = np.abs(np.fft.rfft(window, n=self.n_fft)) ** 2 @ cosines
         self.register_buffer("window", torch.hann_window(win_length))
-        self.register_buffer("cosines", torch.from_numpy(_cosine_lags(self.n_fft, lags)).float())
+        self.register_buffer("cosines", torch.from_numpy(cosines).float())
         self.register_buffer("window_acf", torch.from_numpy(window_acf[1:] / window_acf[0]).float())
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
