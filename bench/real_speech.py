@@ -44,6 +44,7 @@ import librosa
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from omegaconf import OmegaConf
 from sklearn.model_selection import StratifiedGroupKFold
 
 from voxray.data.audio import CleanParams, clean, decode
@@ -220,10 +221,12 @@ def run(cmd: list[str], run_dir: Path, reuse_after: float | None = None) -> Path
     Args:
         cmd: the command, run in the project folder.
         run_dir: its `hydra.run.dir`, replaced unless reused.
-        reuse_after: keep a test_predictions.csv written after this time (the corpus build's), None = never.
+        reuse_after: keep a test_predictions.csv written after this time (the corpus build's) by a
+            run of the same overrides, None = never.
     """
     csv = run_dir / PREDICTIONS
-    if reuse_after is not None and csv.exists() and csv.stat().st_mtime > reuse_after:
+    if (reuse_after is not None and csv.exists() and csv.stat().st_mtime > reuse_after
+            and _overrides(run_dir) == [a for a in cmd[2:] if not a.startswith("hydra.")]):
         print(f"  reusing {csv}")
         return csv
     shutil.rmtree(run_dir, ignore_errors=True)  # a stale last.ckpt would be resumed from
@@ -236,6 +239,12 @@ def run(cmd: list[str], run_dir: Path, reuse_after: float | None = None) -> Path
         sys.exit(f"{cmd[1]} failed (exit {code}{', no ' + PREDICTIONS if not code else ''}); see {log}")
     print(f"    done in {time.perf_counter() - start:.0f} s")
     return csv
+
+
+def _overrides(run_dir: Path) -> list[str] | None:
+    """The overrides a Hydra run folder was made with (as given, one per item), None if it has none."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else None
 
 
 def _variant(text: str) -> tuple[str, list[str]]:
@@ -252,19 +261,20 @@ def run_name(variant: str, train_seed: int, seed: int) -> str:
 
 
 def commands(variants: Sequence[tuple[str, list[str]]], trainer: str, seed: int,
-             train_seeds: Sequence[int] = ()) -> dict[str, list[str]]:
+             train_seeds: Sequence[int] = (), baseline: Sequence[str] = ()) -> dict[str, list[str]]:
     """Each CNN variant's train.py command, and the baseline's, before a fold's data.root.
 
     A variant trains once per seed of `train_seeds` (default: the folds' seed), named `<variant>`
     for the folds' seed and `<variant>_seed<N>` for the others. The seed comes before a variant's
     overrides (Hydra keeps the last value), so that a variant may also set its own `seed=N`.
+    `baseline` holds the baseline's own overrides.
     """
     runs = {}
     for name, overrides in variants:
         for s in train_seeds or [seed]:
             runs[run_name(name, s, seed)] = [
                 sys.executable, "train.py", "experiment=voice_gender", f"trainer={trainer}", f"seed={s}", *overrides]
-    runs["baseline"] = [sys.executable, "baseline.py", "data.target=gender", f"seed={seed}"]
+    runs["baseline"] = [sys.executable, "baseline.py", "data.target=gender", f"seed={seed}", *baseline]
     return runs
 
 
@@ -273,6 +283,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", type=_variant, action="append", metavar='NAME="OVERRIDES"',
                         help="a CNN to compare: train.py overrides (repeatable; default: cnn with none)")
+    parser.add_argument("--baseline", type=shlex.split, default=[], metavar='"OVERRIDES"',
+                        help="baseline.py overrides, e.g. \"baseline.features.drop=[duration_s,onset_count]\"")
     parser.add_argument("--folds", type=int, default=4, help="speaker-disjoint folds; each speaker is tested once")
     parser.add_argument("--seed", type=int, default=42, help="the folds' seed (and the baseline's)")
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[], metavar="N",
@@ -306,7 +318,7 @@ def main() -> None:
         return
     print(f"{len(people)} speakers, {people['clips'].sum()} clips, {len(folds)} folds in {args.corpus}")
     variants = args.variant or [("cnn", [])]
-    runs = commands(variants, args.trainer, args.seed, args.train_seeds)
+    runs = commands(variants, args.trainer, args.seed, args.train_seeds, args.baseline)
     built = (args.corpus / "build.json").stat().st_mtime if args.reuse else None  # older runs saw other folds
     scores, predictions = {}, {}
     for name, cmd in runs.items():

@@ -15,9 +15,10 @@ import pytest
 import voxray.baseline
 from tests.conftest import tone
 from tests.helpers import ROOT, compose_cfg
-from voxray.baseline import baseline, features_of_rows
+from voxray.baseline import HandcraftedFeatures, baseline, features_of_rows
 from voxray.checks import UserError, check_baseline
 from voxray.embeddings import ResemblyzerFeatures, load_resemblyzer
+from voxray.features.handcrafted import FeatureParams
 
 
 def fake_run(folder: Path, uar: float, config: str | None) -> Path:
@@ -59,6 +60,18 @@ def test_gender_baseline_uses_speaker_grouped_folds_and_beats_chance(tmp_path: P
     assert "| baseline: handcrafted |" in table
     assert "| CNN: cnn_a | 0.910 | 0.910 | - | no: seed differ |" in table
     assert "| CNN: cnn_b | 0.930 | 0.930 | - | unknown |" in table
+
+
+def test_dropped_features_leave_the_table_and_a_misspelt_one_is_named(tmp_path: Path) -> None:
+    waves = (np.stack([tone(120.0, 1.5)[:32000], tone(220.0, 1.5)[:32000]]) * 30000).astype(np.int16)
+    durations = np.array([1.9, 1.6])
+    full = HandcraftedFeatures(FeatureParams(), num_workers=0)(waves, durations, tmp_path)
+    less = HandcraftedFeatures(FeatureParams(), num_workers=0, drop=["duration_s", "onset_count"])(
+        waves, durations, tmp_path)
+    pd.testing.assert_frame_equal(less, full.drop(columns=["duration_s", "onset_count"]))
+    assert full["duration_s"].tolist() == [1.9, 1.6]
+    with pytest.raises(UserError, match=r"no feature named \['duration'\]; the features are \['duration_s', "):
+        HandcraftedFeatures(FeatureParams(), drop=["duration_s", "duration"])
 
 
 def test_features_of_rows_keeps_the_order_of_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

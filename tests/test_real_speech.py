@@ -144,15 +144,20 @@ def test_pooling_counts_people_and_clips_over_all_folds(tmp_path: Path) -> None:
         pooled([one, one])
 
 
-def test_reuse_keeps_only_predictions_written_after_the_corpus(tmp_path: Path) -> None:
+def test_reuse_keeps_only_predictions_written_after_the_corpus_by_the_same_overrides(tmp_path: Path) -> None:
     run_dir, now = tmp_path / "cnn" / "fold1", time.time()
-    write = [sys.executable, "-c", f"import pathlib; p = pathlib.Path({str(run_dir)!r}); p.mkdir(parents=True); "
-             "(p / 'test_predictions.csv').write_text('new')"]
+    job = tmp_path / "job.py"  # writes what a Hydra run leaves: its overrides and the predictions
+    job.write_text("import pathlib, sys; p = pathlib.Path(sys.argv[-1].split('=', 1)[1]); "
+                   "(p / '.hydra').mkdir(parents=True, exist_ok=True); (p / 'test_predictions.csv').write_text('new'); "
+                   "(p / '.hydra' / 'overrides.yaml').write_text(''.join(f'- {a}\\n' for a in sys.argv[1:-1]))")
+    cmd = [sys.executable, str(job), "seed=1", f"hydra.run.dir={run_dir}"]
     run_dir.mkdir(parents=True)
     (run_dir / "test_predictions.csv").write_text("from other folds")
-    assert run(write, run_dir, reuse_after=now + 60).read_text() == "new"  # older than the corpus: run again
+    assert run(cmd, run_dir, reuse_after=now + 60).read_text() == "new"  # older than the corpus: run again
     (run_dir / "test_predictions.csv").write_text("reused")
-    assert run(write, run_dir, reuse_after=now - 60).read_text() == "reused"
+    assert run(cmd, run_dir, reuse_after=now - 60).read_text() == "reused"
+    other = [*cmd[:2], "seed=2", cmd[-1]]
+    assert run(other, run_dir, reuse_after=now - 60).read_text() == "new"  # another variant's overrides: run again
 
 
 def test_variants_are_named_override_lists() -> None:

@@ -21,7 +21,8 @@ from sklearn.callback import ProgressBar
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from voxray.features.handcrafted import FeatureParams, compute_features
+from voxray.checks import UserError
+from voxray.features.handcrafted import FeatureParams, compute_features, feature_names
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.predictions import FILE as PREDICTIONS
 from voxray.predictions import predictions_table
@@ -46,14 +47,20 @@ class HandcraftedFeatures:
     Args:
         params: feature settings (`FeatureParams`).
         num_workers: worker processes (None = the usable cores).
+        drop: feature columns left out (none), e.g. `duration_s` and `onset_count`, which measure
+            how long a clip is rather than who speaks; the cache keeps them.
     """
 
-    def __init__(self, params: FeatureParams, num_workers: int | None = None) -> None:
-        self.params, self.num_workers = params, num_workers
+    def __init__(self, params: FeatureParams, num_workers: int | None = None, drop: Sequence[str] = ()) -> None:
+        unknown = sorted(set(drop) - set(feature_names(params)))
+        if unknown:
+            raise UserError(f"baseline.features.drop: no feature named {unknown}; "
+                            f"the features are {feature_names(params)}")
+        self.params, self.num_workers, self.drop = params, num_workers, list(drop)
 
     def __call__(self, waves: np.ndarray, durations: np.ndarray, cache_dir: Path) -> pd.DataFrame:
         """(n, L) int16 clips and their speech seconds (n,) -> (n, n_features) table."""
-        return compute_features(waves, durations, self.params, cache_dir, self.num_workers)
+        return compute_features(waves, durations, self.params, cache_dir, self.num_workers).drop(columns=self.drop)
 
 
 def features_of_rows(
@@ -120,11 +127,11 @@ def baseline(cfg: DictConfig) -> dict:
     if not cfg.search_splits or not set(cfg.search_splits) <= {"train", "val"}:
         raise ValueError("search_splits must be train, val or both (test is scored once, at the "
                          f"end), got {list(cfg.search_splits)}")
+    extract = instantiate(cfg.baseline.features)  # checks its settings before any clip is read
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup()
     table = dm.table
-    extract = instantiate(cfg.baseline.features)
     features = features_of_rows(extract, dm.data, table["row"], table["duration_s"],
                                 dm.cache_dir / "features")
 
