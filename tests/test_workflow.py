@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 
 from voxray.evaluate import load_run
-from voxray.export import export
+from voxray.export import _voice_graph, export
 from voxray.predict import predict, prepare_inputs
 from voxray.train import train
 from tests.conftest import tone
@@ -110,6 +110,19 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path) -> None:
     got = ort.InferenceSession(str(path)).run(None, {"input": wave.numpy()})[0]
     with torch.inference_mode():
         torch.testing.assert_close(torch.from_numpy(got), model(wave), atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("overrides, steps", [
+    ([], "log-mel, per-mel-bin normalisation, network"),
+    (["model.frontend.repeat_pad=true", "model.frontend.pitch={_target_:voxray.features.periodicity.Periodicity}"],
+     "the speech repeated over the zero padding, log-mel and periodicity (pitch) rows, per-row normalisation, network"),
+    (["model=speech_ssl", "model.frontend.repeat_pad=true"],
+     "the speech repeated over the zero padding, the network on the waveform (a speech encoder with its head)"),
+])
+def test_export_metadata_names_each_step_of_the_voice_graph(tmp_path: Path, overrides: list[str], steps: str) -> None:
+    """model.json tells an ONNX user what the graph does to the int16 clip, so they do not do it twice."""
+    cfg = compose_cfg("train", tmp_path, tmp_path, ["experiment=voice_mel", *overrides])
+    assert _voice_graph(cfg.model.frontend) == steps
 
 
 def test_ddp_config_composes(tmp_path: Path) -> None:

@@ -94,11 +94,14 @@ def export(cfg: DictConfig) -> Path:
 
 def _voice_graph(frontend: DictConfig) -> str:
     """What a voice model's graph computes from the int16 clip."""
+    steps = ["the speech repeated over the zero padding"] if frontend.get("repeat_pad") else []
     if "logmel" not in frontend:
-        return "the network on the waveform (a speech encoder with its head)"
-    if frontend.get("pitch"):
-        return "log-mel and periodicity (pitch) rows, per-row normalisation, network"
-    return "log-mel, per-mel-bin normalisation, network"
+        steps.append("the network on the waveform (a speech encoder with its head)")
+    elif frontend.get("pitch"):
+        steps += ["log-mel and periodicity (pitch) rows", "per-row normalisation", "network"]
+    else:
+        steps += ["log-mel", "per-mel-bin normalisation", "network"]
+    return ", ".join(steps)
 
 
 def _decision_rule(model: torch.nn.Module) -> str:

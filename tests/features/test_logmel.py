@@ -9,7 +9,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from voxray.features.channel import ChannelAugment
+from voxray.export import check_onnx
 from voxray.features.logmel import LogMel, SpecAugment, VoiceFrontEnd
+from voxray.features.periodicity import Periodicity
 from tests.conftest import tone
 
 
@@ -100,3 +102,33 @@ def test_the_gender_window_resolves_the_harmonics_of_a_low_voice() -> None:
     assert _band_contrast(gender, 100.0) > 4.0
     assert _band_contrast(gender, 200.0) > _band_contrast(age, 200.0) + 4.0
     assert gender.mel.hop_length == age.mel.hop_length  # same frames: the CNN's cost does not change
+
+
+def test_repeat_pad_gives_a_short_clip_the_image_of_the_same_voice_held_longer() -> None:
+    """In the cache a 0.6-s clip is followed by 2.4 s of zeros: its mean log-mel per band is mostly
+    the silence floor, far from the same voice's over 3 s. Repeated over the padding, it is not."""
+    t = np.arange(48000) / 16000
+    voice = sum(np.sin(2 * np.pi * 150 * h * t + h) / h for h in range(1, 8)) * 0.2
+    voice = voice + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    short = np.concatenate([voice[:9600], np.zeros(48000 - 9600)])
+    wave = torch.from_numpy((np.stack([voice, short, np.zeros_like(voice)]) * 32767).astype(np.int16))
+    gaps = {}
+    for repeat in (False, True):
+        x = VoiceFrontEnd(LogMel(n_mels=32, hop_length=320), repeat_pad=repeat).eval()(wave)
+        assert torch.isfinite(x).all()  # the all-zero clip too
+        gaps[repeat] = (x[0].mean(dim=-1) - x[1].mean(dim=-1)).abs().mean().item()  # dB per band
+    assert gaps[False] > 20 and gaps[True] < 1.0, gaps
+
+
+@pytest.mark.parametrize("option", ["pitch", "repeat_pad"])
+def test_front_end_options_export_to_onnx(tmp_path: Path, option: str) -> None:
+    """Exported with two full clips, the graph matches PyTorch on three of other lengths."""
+    options = {"pitch": Periodicity(hop_length=320)} if option == "pitch" else {"repeat_pad": True}
+    fe = VoiceFrontEnd(LogMel(n_mels=32, hop_length=320), **options).eval()
+    voice = tone(150.0, 2.5)[:48000]
+    clips = np.stack([voice] + [np.where(np.arange(48000) < n, voice, 0) for n in (12000, 30000)])
+    waves = torch.from_numpy((clips * 30000).astype(np.int16))
+    path = tmp_path / "frontend.onnx"
+    torch.onnx.export(fe, (waves[:1].repeat(2, 1),), str(path), input_names=["input"], dynamo=True,
+                      dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=64)},), external_data=False)
+    assert check_onnx(fe, path, waves, atol=1e-3) < 1e-3

@@ -1,11 +1,8 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from scipy.signal import butter, sosfilt
 
-from voxray.export import check_onnx
 from voxray.features.logmel import LogMel, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
 from tests.conftest import tone
@@ -64,12 +61,3 @@ def test_pitch_frames_must_be_the_mel_frames() -> None:
         VoiceFrontEnd(LogMel(hop_length=320), pitch=Periodicity(hop_length=160))
     with pytest.raises(ValueError, match="use at least 493 samples"):
         Periodicity(win_length=400)
-
-
-def test_the_pitch_front_end_exports_to_onnx(tmp_path: Path) -> None:
-    fe = VoiceFrontEnd(LogMel(n_mels=32, hop_length=320), pitch=Periodicity(hop_length=320)).eval()
-    waves = torch.from_numpy((tone(150.0, 2.5)[:48000] * 30000).astype(np.int16))[None].repeat(2, 1)
-    path = tmp_path / "frontend.onnx"
-    torch.onnx.export(fe, (waves,), str(path), input_names=["input"], dynamo=True,
-                      dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=64)},), external_data=False)
-    assert check_onnx(fe, path, waves[:1].repeat(3, 1), atol=1e-3) < 1e-3

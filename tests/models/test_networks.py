@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from voxray.features.logmel import LogMel, VoiceFrontEnd
+from voxray.features.periodicity import Periodicity
 from voxray.models.backbone import create_backbone
 from voxray.models.mel_cnn import MelCNN
 
@@ -8,7 +10,8 @@ from voxray.models.mel_cnn import MelCNN
 # timm zero-initialises each residual block's last BN scale, so only MelCNN's grads are all non-zero
 @pytest.mark.parametrize(
     "make, nonzero",
-    [(lambda: MelCNN(5, channels=(8, 16, 32)), True), (lambda: create_backbone("resnet18", 5), False)],
+    [(lambda: MelCNN(5, channels=(8, 16, 32)), True), (lambda: MelCNN(5, channels=(8, 16, 32), head_rows=8), True),
+     (lambda: create_backbone("resnet18", 5), False)],
 )
 def test_shapes_finite_and_every_parameter_gets_a_gradient(make, nonzero: bool) -> None:
     net = make()
@@ -19,6 +22,38 @@ def test_shapes_finite_and_every_parameter_gets_a_gradient(make, nonzero: bool) 
     assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
     if nonzero:
         assert all(g.abs().sum() > 0 for g in grads.values())
+
+
+def test_head_rows_skip_the_convolutions_and_their_time_statistics_are_learnt() -> None:
+    """A class told only by one head row's level over the clip: the convolutions never see the
+    rows, and the head alone learns it."""
+    torch.manual_seed(0)
+    net = MelCNN(2, channels=(8, 16), head_rows=4)
+    seen = []
+    net.features.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[2]))
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.randint(0, 2, (n,))
+        x = torch.randn(n, 1, 32 + 4, 40)
+        x[:, :, -2] += 0.5 * (2 * y[:, None, None] - 1)  # one head row, +-0.5 over the whole clip
+        return x, y
+
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(60):
+        x, y = batch(32)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    net.eval()
+    x, y = batch(400)
+    assert set(seen) == {32}
+    assert (net(x).argmax(1) == y).float().mean() > 0.95
+
+
+def test_head_rows_must_be_the_front_ends_pitch_rows() -> None:
+    with pytest.raises(ValueError, match=r"head_rows=64 must be the front end's pitch rows \(0;"):
+        VoiceFrontEnd(LogMel(hop_length=320)).adapt_to(MelCNN(2, head_rows=64))
+    VoiceFrontEnd(LogMel(hop_length=320), pitch=Periodicity(hop_length=320)).adapt_to(MelCNN(2, head_rows=64))
 
 
 def test_local_weights_load_exactly(tmp_path) -> None:

@@ -79,23 +79,32 @@ class VoiceFrontEnd(nn.Module):
         speed: speed perturbation in training (`voxray.features.speed.SpeedPerturb`), or None (`WaveformFrontEnd`'s).
         pitch: `voxray.features.periodicity.Periodicity` rows stacked under the mel bands (after
             `utterance_norm`, which would erase a speaker's steady pitch), or None for the mel alone.
+        repeat_pad: a short clip's speech repeated over its zero padding (`WaveformFrontEnd`'s).
     """
 
     def __init__(
         self, logmel: LogMel, specaugment: SpecAugment | None = None, channel: nn.Module | None = None,
         utterance_norm: bool = False, augment: bool = True, speed: nn.Module | None = None,
-        pitch: Periodicity | None = None,
+        pitch: Periodicity | None = None, repeat_pad: bool = False,
     ) -> None:
         super().__init__()
         if pitch is not None and pitch.hop_length != logmel.mel.hop_length:
             raise ValueError(f"pitch.hop_length={pitch.hop_length} must equal logmel.hop_length="
                              f"{logmel.mel.hop_length}: the pitch rows and mel bands share frames")
-        self.waveform = WaveformFrontEnd(channel, augment, speed)
+        self.waveform = WaveformFrontEnd(channel, augment, speed, repeat_pad)
         self.logmel, self.specaugment, self.pitch = logmel, specaugment, pitch
         self.utterance_norm, self.augment = utterance_norm, augment
         # Per-row standardisation learnt from the data (running stats), as in PANNs' bn0:
         # no dataset statistics pass is needed and the constants travel in the checkpoint.
         self.norm = nn.BatchNorm2d(logmel.mel.n_mels + (pitch.n_bins if pitch is not None else 0), affine=False)
+
+    def adapt_to(self, net: nn.Module) -> None:
+        """Refuse a network whose head rows (`MelCNN(head_rows=...)`, which skip its convolutions)
+        are not exactly this front end's pitch rows: other rows would be cut off silently."""
+        rows, pitch_rows = getattr(net, "head_rows", 0), self.pitch.n_bins if self.pitch is not None else 0
+        if rows and rows != pitch_rows:
+            raise ValueError(f"model.net.head_rows={rows} must be the front end's pitch rows ({pitch_rows}; "
+                             "model.frontend.pitch sets them) or 0")
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) int16 -> (B, 1, F, T) float32: F = n_mels (+ the pitch rows)."""

@@ -15,19 +15,39 @@ class WaveformFrontEnd(nn.Module):
         channel: waveform augmentation (`voxray.features.channel.ChannelAugment`), or None for none.
         augment: apply it (and `speed`) in training (True); False for debug=overfit.
         speed: speed perturbation (`voxray.features.speed.SpeedPerturb`), applied before the channel, or None.
+        repeat_pad: fill the zeros after a short clip's speech with repeats of it, in training and
+            evaluation alike (False: the cache's zero padding stays).
     """
 
-    def __init__(self, channel: nn.Module | None = None, augment: bool = True, speed: nn.Module | None = None) -> None:
+    def __init__(
+        self, channel: nn.Module | None = None, augment: bool = True, speed: nn.Module | None = None,
+        repeat_pad: bool = False,
+    ) -> None:
         super().__init__()
-        self.channel, self.augment, self.speed = channel, augment, speed
+        self.channel, self.augment, self.speed, self.repeat_pad = channel, augment, speed, repeat_pad
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) int16 -> (B, L) float32 (channel gain may take it past [-1, 1])."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
             x = wave.float() / 32768.0  # (B, L)
+            if self.repeat_pad:
+                x = repeat_pad(x)
             if self.training and self.augment:
                 if self.speed is not None:
                     x = self.speed(x)  # the voice first, then the room and microphone it is heard through
                 if self.channel is not None:
                     x = self.channel(x)
             return x
+
+
+def repeat_pad(x: torch.Tensor) -> torch.Tensor:
+    """(B, L) clips zero-padded at the end -> each clip's samples up to its last non-zero one,
+    repeated to fill L (the "wrap" padding of speaker-recognition training, e.g. voxceleb_trainer).
+
+    In the cache a short clip's speech is followed by digital silence; time pooling and a clip's
+    mean spectrum then mix in a share of silence that grows as the clip shortens, and the silence
+    gets channel noise in training but none at test.
+    """
+    idx = torch.arange(x.shape[1], device=x.device)
+    length = ((x != 0) * (idx + 1)).amax(dim=1, keepdim=True).clamp_min(1)  # (B, 1); 1 for an all-zero clip
+    return x.gather(1, idx % length)

@@ -31,23 +31,34 @@ class MelCNN(nn.Module):
         channels: widths of the conv blocks (12, 24, 48, 96); each block halves F and T.
         freq_bands: frequency bands kept into the head (4); 1 = global frequency pooling.
         dropout: before the linear head (0.3).
+        head_rows: the input's last rows that skip the convolutions and reach the head as their mean
+            and max over time (0: none), e.g. the front end's pitch rows: a clip's pitch profile is
+            global evidence the conv stack's four bands would blur.
     """
 
     def __init__(
         self, num_classes: int, in_chans: int = 1, channels: Sequence[int] = (12, 24, 48, 96),
-        freq_bands: int = 4, dropout: float = 0.3,
+        freq_bands: int = 4, dropout: float = 0.3, head_rows: int = 0,
     ) -> None:
         super().__init__()
         widths = [in_chans, *channels]
         self.features = nn.Sequential(*(conv_block(a, b) for a, b in zip(widths, widths[1:])))
-        self.freq_bands = freq_bands
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * widths[-1] * freq_bands, num_classes))
+        self.freq_bands, self.head_rows = freq_bands, head_rows
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(2 * (widths[-1] * freq_bands + head_rows), num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, F, T) -> (B, num_classes)."""
+        """(B, C, F, T) -> (B, num_classes); the last `head_rows` of F go straight to the head."""
+        if self.head_rows:
+            x, rows = x[:, :, :-self.head_rows], x[:, :, -self.head_rows:]  # rows: (B, C, head_rows, T)
         x = self.features(x)  # (B, C', F', T')
-        # mean over time summarises the voice, max catches short cues; both are cheap
-        x = torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1)  # (B, 2C', F')
-        # a global frequency mean would forget where the harmonics and formants sit
-        x = nn.functional.adaptive_avg_pool1d(x, self.freq_bands)  # (B, 2C', bands)
-        return self.head(x.flatten(1))
+        x = nn.functional.adaptive_avg_pool1d(_time_stats(x), self.freq_bands).flatten(1)  # (B, 2C' bands)
+        if self.head_rows:
+            x = torch.cat([x, _time_stats(rows).flatten(1)], dim=1)  # + (B, 2C head_rows)
+        return self.head(x)
+
+
+def _time_stats(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, T) -> (B, 2C, F): mean over time summarises the voice, max catches short cues.
+    (A global frequency mean afterwards would forget where the harmonics and formants sit.)"""
+    return torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1)
