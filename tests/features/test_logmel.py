@@ -8,8 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from voxray.features.channel import ChannelAugment
 from voxray.export import check_onnx
+from voxray.features.channel import ChannelAugment
 from voxray.features.logmel import LogMel, SpecAugment, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
 from tests.conftest import tone
@@ -107,9 +107,7 @@ def test_the_gender_window_resolves_the_harmonics_of_a_low_voice() -> None:
 def test_repeat_pad_gives_a_short_clip_the_image_of_the_same_voice_held_longer() -> None:
     """In the cache a 0.6-s clip is followed by 2.4 s of zeros: its mean log-mel per band is mostly
     the silence floor, far from the same voice's over 3 s. Repeated over the padding, it is not."""
-    t = np.arange(48000) / 16000
-    voice = sum(np.sin(2 * np.pi * 150 * h * t + h) / h for h in range(1, 8)) * 0.2
-    voice = voice + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    voice = tone(150.0, 3.0, lead=0.0)
     short = np.concatenate([voice[:9600], np.zeros(48000 - 9600)])
     wave = torch.from_numpy((np.stack([voice, short, np.zeros_like(voice)]) * 32767).astype(np.int16))
     gaps = {}
