@@ -16,6 +16,7 @@ Prints a table and appends it to bench/results.md.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,10 +36,13 @@ TASKS = {"voice": ("voice_mel", "clips"), "xray": ("xray_pneumonia", "images")}
 
 
 class MelFiles(Dataset):
-    """The usual way for voice: decode and resample with librosa, log-mel on the worker's CPU."""
+    """The usual way for voice: decode and resample with librosa, log-mel (and the pitch rows, where
+    the model takes them) on the worker's CPU."""
 
-    def __init__(self, paths: list[str], labels: np.ndarray, rate: int, length: int, mel: dict) -> None:
+    def __init__(self, paths: list[str], labels: np.ndarray, rate: int, length: int, mel: dict,
+                 pitch: torch.nn.Module | None = None) -> None:
         self.paths, self.labels, self.rate, self.length, self.mel = paths, labels, rate, length, mel
+        self.pitch = pitch
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -47,8 +51,11 @@ class MelFiles(Dataset):
         wave, _ = librosa.load(self.paths[i], sr=self.rate)
         wave = librosa.util.fix_length(wave, size=self.length)
         power = librosa.feature.melspectrogram(y=wave, sr=self.rate, **self.mel)
-        db = librosa.power_to_db(power, ref=np.max, top_db=80.0)
-        return torch.from_numpy(db).unsqueeze(0), int(self.labels[i])  # (1, n_mels, T)
+        image = torch.from_numpy(librosa.power_to_db(power, ref=np.max, top_db=80.0)).unsqueeze(0)  # (1, n_mels, T)
+        if self.pitch is not None:
+            with torch.no_grad():
+                image = torch.cat([image, self.pitch(torch.from_numpy(wave)[None])[0]], dim=1)  # + (1, n_bins, T)
+        return image, int(self.labels[i])
 
 
 def usual_images(root: Path, frontend: torch.nn.Module) -> torchvision.datasets.ImageFolder:
@@ -127,7 +134,8 @@ def main() -> None:
             cache = np.random.default_rng(0).integers(-8000, 8000, (args.files, length), dtype=np.int16)
             lm = cfg.model.frontend.logmel
             mel = dict(n_fft=lm.n_fft, win_length=lm.win_length, hop_length=lm.hop_length, n_mels=lm.n_mels, fmin=lm.f_min)
-            usual = MelFiles(write_audio(folder / "clips", args.files), labels, rate, length, mel)
+            pitch = copy.deepcopy(model.frontend.pitch).cpu() if model.frontend.pitch is not None else None
+            usual = MelFiles(write_audio(folder / "clips", args.files), labels, rate, length, mel, pitch)
         else:
             side = cfg.data.image_size
             cache = np.random.default_rng(0).integers(0, 255, (args.files, side, side), dtype=np.uint8)

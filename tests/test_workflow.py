@@ -113,8 +113,9 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path) -> None:
 
 
 @pytest.mark.parametrize("overrides, steps", [
-    ([], "log-mel, per-mel-bin normalisation, network"),
-    (["model.frontend.repeat_pad=true", "model.frontend.pitch={_target_:voxray.features.periodicity.Periodicity}"],
+    ([], "log-mel and periodicity (pitch) rows, per-row normalisation, network"),
+    (["model.frontend.pitch=null"], "log-mel, per-mel-bin normalisation, network"),
+    (["model.frontend.repeat_pad=true"],
      "the speech repeated over the zero padding, log-mel and periodicity (pitch) rows, per-row normalisation, network"),
     (["model=speech_ssl", "model.frontend.repeat_pad=true"],
      "the speech repeated over the zero padding, the network on the waveform (a speech encoder with its head)"),

@@ -1,5 +1,10 @@
+from pathlib import Path
+
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 
 from voxray.features.logmel import LogMel, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
@@ -54,6 +59,21 @@ def test_head_rows_must_be_the_front_ends_pitch_rows() -> None:
     with pytest.raises(ValueError, match=r"head_rows=64 must be the front end's pitch rows \(0;"):
         VoiceFrontEnd(LogMel(hop_length=320)).adapt_to(MelCNN(2, head_rows=64))
     VoiceFrontEnd(LogMel(hop_length=320), pitch=Periodicity(hop_length=320)).adapt_to(MelCNN(2, head_rows=64))
+
+
+@pytest.mark.parametrize("experiment", ["voice_mel", "voice_gender", "voice_age_gender"])
+def test_the_configured_cnn_takes_the_pitch_rows_into_its_head_and_follows_them(experiment: str) -> None:
+    """The default mel CNN's head rows are the front end's pitch rows, also when a user changes
+    their number or switches them off (else the model could not be built: `adapt_to` refuses)."""
+    def model(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
+            return instantiate(compose("train", overrides=[f"experiment={experiment}", *overrides]).model)
+
+    default, fewer, off = model(), model("model.frontend.pitch.n_bins=32"), model("model.frontend.pitch=null")
+    assert (default.net.head_rows, default.frontend.pitch.n_bins) == (64, 64)
+    assert (fewer.net.head_rows, fewer.frontend.pitch.n_bins) == (32, 32)
+    assert off.net.head_rows == 0 and off.frontend.pitch is None
 
 
 def test_local_weights_load_exactly(tmp_path) -> None:
