@@ -126,6 +126,18 @@ def test_export_metadata_names_each_step_of_the_voice_graph(tmp_path: Path, over
     assert _voice_graph(cfg.model.frontend) == steps
 
 
+@pytest.mark.parametrize("experiment, search, metric", [
+    ("voice_mel", "voice_optuna", "val/speaker/uar"), ("voice_age_gender", "voice_optuna", "val/speaker/uar"),
+    ("xray_pneumonia", "xray_optuna", "val/auroc"),
+])
+def test_a_sweep_maximises_what_the_experiment_monitors(tmp_path: Path, experiment: str, search: str,
+                                                       metric: str) -> None:
+    """The search must not swap the experiment's metric (voice: speakers, not the clips of a few)."""
+    cfg = compose_cfg("train", tmp_path, tmp_path, [f"experiment={experiment}", f"hparams_search={search}"])
+    assert cfg.optimized_metric == metric
+    assert cfg.callbacks.model_checkpoint.monitor == cfg.callbacks.early_stopping.monitor == metric
+
+
 def test_ddp_config_composes(tmp_path: Path) -> None:
     cfg = compose_cfg("train", tmp_path, tmp_path, ["experiment=voice_mel", "trainer=ddp", "trainer.devices=2"])
     assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm  # precision: tests/test_speed.py
