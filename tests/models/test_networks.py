@@ -2,14 +2,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from voxray.features.logmel import LogMel, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
 from voxray.models.backbone import create_backbone
 from voxray.models.mel_cnn import MelCNN
+from tests.helpers import compose_cfg
 
 
 # timm zero-initialises each residual block's last BN scale, so only MelCNN's grads are all non-zero
@@ -62,13 +61,12 @@ def test_head_rows_must_be_the_front_ends_pitch_rows() -> None:
 
 
 @pytest.mark.parametrize("experiment", ["voice_mel", "voice_gender", "voice_age_gender"])
-def test_the_configured_cnn_takes_the_pitch_rows_into_its_head_and_follows_them(experiment: str) -> None:
+def test_the_configured_cnn_takes_the_pitch_rows_into_its_head_and_follows_them(tmp_path: Path,
+                                                                               experiment: str) -> None:
     """The default mel CNN's head rows are the front end's pitch rows, also when a user changes
     their number or switches them off (else the model could not be built: `adapt_to` refuses)."""
     def model(*overrides: str):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
-            return instantiate(compose("train", overrides=[f"experiment={experiment}", *overrides]).model)
+        return instantiate(compose_cfg("train", tmp_path, tmp_path, [f"experiment={experiment}", *overrides]).model)
 
     default, fewer, off = model(), model("model.frontend.pitch.n_bins=32"), model("model.frontend.pitch=null")
     assert (default.net.head_rows, default.frontend.pitch.n_bins) == (64, 64)
