@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from voxray.data.cache import PreparedArray, cache_key, prepare_array
-from voxray.data.samplers import BalancedSpeakers, EpochShuffle, capped_rows
+from voxray.data.samplers import BalancedSpeakers, EpochLoader, EpochShuffle, capped_rows
 from voxray.data.rows_report import group_check, group_sizes, per_class
 from voxray.data.splits import SPLITS, check_group_disjoint
 
@@ -288,7 +288,8 @@ class ArrayDataModule(L.LightningDataModule):
             sampler = BalancedSpeakers(dataset.strata, dataset.groups, self.seed)
         elif shuffle and not distributed:
             sampler = EpochShuffle(len(dataset), self.seed)
-        return DataLoader(
+        # training: the epoch's order is drawn once Lightning has set the sampler's epoch
+        return (EpochLoader if shuffle else DataLoader)(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle and sampler is None,

@@ -1,15 +1,16 @@
 """Which training rows a run uses, and their order: a seeded cap per speaker, and orders that depend
-only on (seed, epoch), so a resumed epoch sees the same batches."""
+only on (seed, epoch), drawn once the epoch is set, so a resumed epoch sees the same batches."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 def epoch_seed(seed: int, epoch: int, *more: int) -> int:
@@ -43,7 +44,8 @@ class EpochShuffle(Sampler[int]):
     PyTorch's `RandomSampler` draws its seed from the global generator when an epoch starts, whose
     state depends on everything drawn before (and on whether the loader's workers were just
     started), so an epoch after a resume would be shuffled differently. Lightning calls
-    `set_epoch` before each epoch, as it does for `DistributedSampler`.
+    `set_epoch` before each epoch, as it does for `DistributedSampler`; `EpochLoader` draws the
+    order only after that call.
 
     Args:
         n: dataset length.
@@ -105,3 +107,30 @@ class BalancedSpeakers(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+class EpochLoader(DataLoader):
+    """A `DataLoader` that draws an epoch's order (and starts its workers' prefetching) at the
+    epoch's first batch, not when its iterator is made.
+
+    Lightning makes the training iterator of a launch's first epoch before it calls the sampler's
+    `set_epoch`; a loader with workers prefetches batches as soon as its iterator exists, so a
+    resumed launch would train its first epoch in the order of epoch 0. Deferred to the first
+    batch, every epoch is drawn after `set_epoch`, whatever the sampler (Lightning's
+    `DistributedSampler` under DDP included).
+    """
+
+    def __iter__(self) -> Iterator:
+        return _StartsAtFirstBatch(super().__iter__)
+
+
+class _StartsAtFirstBatch(Iterator):
+    """An iterator made by `start()` when its first item is asked for."""
+
+    def __init__(self, start: Callable[[], Iterator]) -> None:
+        self.start, self.iterator = start, None
+
+    def __next__(self) -> Any:
+        if self.iterator is None:
+            self.iterator = self.start()
+        return next(self.iterator)
