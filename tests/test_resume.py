@@ -1,8 +1,10 @@
 """A resumed run is the same run: 2 epochs + resume for 2 equals 4 epochs uninterrupted, with the
-loader's default workers."""
+loader's default workers, and from a run folder that was moved to another path."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,8 +66,11 @@ def whole_and_part(tmp: Path, overrides: list[str]) -> Runs:
 
 @pytest.fixture(scope="module")
 def voice_runs(tmp_path_factory: pytest.TempPathFactory, official_corpus_module: Path) -> Runs:
+    """Shared by the voice tests: `part_unresumed` is a copy of `part` made before any resume."""
     tmp = tmp_path_factory.mktemp("voice")
-    return whole_and_part(tmp, COMMON + VOICE + [f"data.root={official_corpus_module}"])
+    runs = whole_and_part(tmp, COMMON + VOICE + [f"data.root={official_corpus_module}"])
+    shutil.copytree(runs.part, tmp / "part_unresumed")
+    return runs
 
 
 @pytest.fixture
@@ -105,3 +110,23 @@ def test_resumed_run_equals_uninterrupted_run(runs: str, request: pytest.Fixture
             torch.testing.assert_close(opt_b["state"][key][name], value, rtol=1e-5, atol=1e-6)
     assert b["ckpt"]["lr_schedulers"] == a["ckpt"]["lr_schedulers"]
 
+
+def test_a_moved_run_folder_resumes_with_its_best_checkpoint(voice_runs: Runs) -> None:
+    r = voice_runs
+    moved = r.tmp / "other_disk" / "part"
+    shutil.copytree(r.tmp / "part_unresumed", moved)
+    shutil.rmtree(r.tmp / "part_unresumed")  # as on another node: the path the checkpoints recorded is gone
+
+    r.resume(moved / "checkpoints" / "last.ckpt", "moved", [o if o != "test=false" else "test=true" for o in r.overrides])
+    assert not (r.tmp / "part_unresumed").exists(), "nothing is written to the folder the run was moved from"
+
+    names = sorted(p.name for p in (moved / "checkpoints").iterdir())
+    assert "last-v1.ckpt" not in names, f"last.ckpt is rewritten in place: {names}"
+    a = checkpoint_state(r.whole / "checkpoints" / "last.ckpt")
+    b = checkpoint_state(moved / "checkpoints" / "last.ckpt")
+    assert b["ckpt"]["epoch"] == 3 and b["ckpt"]["global_step"] == a["ckpt"]["global_step"]
+    assert (b["best_path"], float(b["best_score"])) == (a["best_path"], pytest.approx(float(a["best_score"])))
+    assert Path(b["callback"]["best_model_path"]) == (moved / "checkpoints" / a["best_path"]).resolve()
+    assert names == sorted(p.name for p in (r.whole / "checkpoints").iterdir()), "the top-k files are managed too"
+    tested = json.loads((moved / "metrics.json").read_text())["checkpoint"]
+    assert Path(tested) == (moved / "checkpoints" / a["best_path"]).resolve(), "the best epoch is the one tested"

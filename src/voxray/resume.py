@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from voxray.data.samplers import epoch_seed
@@ -21,7 +22,32 @@ class RunCheckpoint(ModelCheckpoint):
     Lightning 2.6 rewrites `last.ckpt` only in a step where a top-k checkpoint was saved, i.e. when
     the monitored metric improved: a resume from it would repeat every epoch since the last
     improvement. Here `last.ckpt` is written after each validation as well.
+
+    A run folder may move (copied to another disk, mounted at another path on another node):
+    resumed from a checkpoint in its own `checkpoints/` folder, the paths the state recorded
+    (best, top-k, last) are read as the same files in the folder's new place. Lightning would
+    instead drop the best score when `dirpath` differs: the next epoch would count as best whatever
+    its score, and `last.ckpt`, no longer known, would be left for a `last-v1.ckpt`.
     """
+
+    _resumed_from: str | None = None
+
+    @override
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # `load_state_dict`, called next, is not told which file it reads
+        self._resumed_from = str(trainer.ckpt_path) if trainer.ckpt_path else None
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        stored = state_dict.get("dirpath")
+        if self.dirpath and stored and stored != self.dirpath and self._resumes_own_folder():
+            rank_zero_info(f"the run folder moved: checkpoints recorded in {stored} are read from {self.dirpath}")
+            state_dict = moved_paths(state_dict, stored, self.dirpath)
+        super().load_state_dict(state_dict)
+
+    def _resumes_own_folder(self) -> bool:
+        """Whether the checkpoint being resumed lies in this callback's folder (dirpath is a real path)."""
+        return self._resumed_from is not None and Path(self._resumed_from).resolve().parent == Path(self.dirpath)
 
     @override
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -40,6 +66,21 @@ class RunCheckpoint(ModelCheckpoint):
     def _ensure_last(self, trainer: L.Trainer) -> None:
         if self.save_last and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def moved_paths(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A `ModelCheckpoint` state with every checkpoint path under folder `old` put under `new`."""
+
+    def move(path: str) -> str:
+        return str(Path(new) / Path(path).relative_to(old)) if path and Path(path).is_relative_to(old) else path
+
+    moved = {**state, "dirpath": new}
+    for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+        if key in state:
+            moved[key] = move(state[key])
+    if "best_k_models" in state:
+        moved["best_k_models"] = {move(path): score for path, score in state["best_k_models"].items()}
+    return moved
 
 
 class BatchSeed(Callback):
