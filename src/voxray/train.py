@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from voxray.checks import check_resume
 from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
@@ -27,8 +28,6 @@ def instantiate_group(group: DictConfig | None) -> list:
 def continue_run(cfg: DictConfig) -> None:
     """Resuming from `<run>/checkpoints/last.ckpt` writes into `<run>` again: the checkpoint
     callback then keeps its best score and path, and TensorBoard continues the same curves."""
-    if not Path(cfg.ckpt_path).expanduser().is_file():
-        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} is not a file; resume from <run>/checkpoints/last.ckpt")
     run = run_folder_of(cfg.ckpt_path)
     if run is not None and run != Path(cfg.paths.output_dir).resolve():
         rank_zero_info(f"resuming the run in {run} (this launch's own log: {cfg.paths.output_dir})")
@@ -38,7 +37,8 @@ def continue_run(cfg: DictConfig) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the model of `cfg`; returns the final metrics, `cfg.optimized_metric` among them."""
-    if cfg.get("train", True) and cfg.get("ckpt_path"):
+    check_resume(cfg)  # train.py checks it first; a direct call gets the same answer
+    if cfg.get("ckpt_path"):
         continue_run(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
