@@ -35,8 +35,9 @@ def write_stage_report(
     else:
         figures = {f"confusion_matrix_{stage}.png": (metrics[f"{stage}/confmat"], names, "argmax decision")}
     at = metrics.get(f"{stage}/at_threshold")
-    if at:  # a screening model: what it decides at its validation-chosen threshold
-        rule = f"positive when p >= {at['threshold']:.4g}\n(threshold chosen on validation)"
+    if at:  # a screening model: what it decides at its threshold (chosen on validation, or set)
+        origin = at.get("threshold_from", "chosen on validation")
+        rule = f"positive when p >= {at['threshold']:.4g}\n(threshold {origin})"
         figures[f"confusion_matrix_{stage}_at_threshold.png"] = (at["confmat"], names, rule)
     for name, (confmat, classes, rule) in figures.items():
         fig = confusion_figure(confmat, classes, f"{stage} split, {Path(ckpt_path).name}\n{rule}")

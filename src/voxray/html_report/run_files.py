@@ -79,9 +79,14 @@ class TaskView:
 
     @property
     def threshold(self) -> float | None:
-        """The validation-chosen threshold of a screening model; None for argmax decisions."""
+        """The decision threshold of a screening model; None for argmax decisions."""
         at = self.metrics.get(f"{self.prefix}/at_threshold")
         return float(at["threshold"]) if at else None
+
+    @property
+    def threshold_from(self) -> str:
+        """Where the threshold comes from (`chosen on validation`, `set by model.decision.threshold`)."""
+        return self.metrics[f"{self.prefix}/at_threshold"].get("threshold_from", "chosen on validation")
 
     @property
     def positive(self) -> str | None:
@@ -100,7 +105,8 @@ class TaskView:
 
     def caption(self) -> str:
         """Task, split, checkpoint and decision rule, for every figure title (STYLE rule 14)."""
-        rule = f"positive when p >= {self.threshold:.4g} (chosen on val)" if self.threshold is not None else "argmax"
+        t = self.threshold
+        rule = "argmax" if t is None else f"positive when p >= {t:.4g} ({self.threshold_from})"
         task = "" if self.name is None else f"{self.name}: "
         return f"{task}{self.run.stage} split, {self.run.checkpoint}, {rule}"
 
