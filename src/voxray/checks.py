@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
                 "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")
-CKPT_EXAMPLE = "outputs/train/runs/<time>/checkpoints/last.ckpt"
+# the checkpoint a run tested (eval, predict, export); a resume continues from the last epoch's
+CKPT_EXAMPLE = "outputs/train/runs/<time>/checkpoints/best.ckpt"
 RESUME_EXAMPLE = "outputs/train/runs/<time>/checkpoints/last.ckpt"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,17 @@ class RunFiles:
 
     @property
     def checkpoint(self) -> str:
-        """The tested checkpoint's file name (`epoch_007.ckpt`), or "no checkpoint"."""
-        return Path(self.metrics["checkpoint"]).name or "no checkpoint"
+        """The tested checkpoint's file name and epoch (`best.ckpt (epoch 7)`), or "no checkpoint"."""
+        name = Path(self.metrics["checkpoint"]).name or "no checkpoint"
+        return name if self.metrics.get("epoch") is None else f"{name} (epoch {self.metrics['epoch']})"
+
+    @property
+    def tested_epoch(self) -> int | None:
+        """The epoch the tested checkpoint was saved at: metrics.json's, else its `epoch_NNN` name."""
+        if self.metrics.get("epoch") is not None:
+            return int(self.metrics["epoch"])
+        found = re.search(r"epoch_(\d+)", Path(self.metrics["checkpoint"]).name)
+        return int(found.group(1)) if found else None
 
     @property
     def tasks(self) -> list[TaskView]:
