@@ -1,4 +1,4 @@
-"""python eval.py ckpt_path=outputs/train/runs/<time>/checkpoints/epoch_007.ckpt"""
+"""python eval.py ckpt_path=outputs/train/runs/<time>/checkpoints/best.ckpt"""
 
 import os
 from pathlib import Path

@@ -49,7 +49,9 @@ def test_metrics_count_a_score_equal_to_the_threshold_as_positive() -> None:
 
 
 def test_threshold_degenerate_and_bad_target() -> None:
-    assert choose_threshold(torch.rand(5), torch.zeros(5), 0.95) == 0.5
+    # one class: every threshold meets (or misses) the target alike, so there is nothing to choose
+    with pytest.raises(ValueError, match="needs both classes, got 5 negatives and 0 positives"):
+        choose_threshold(torch.rand(5), torch.zeros(5), 0.95)
     with pytest.raises(ValueError, match="target_sensitivity"):
         choose_threshold(torch.rand(5), torch.ones(5), 0.0)
 

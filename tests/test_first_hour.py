@@ -89,6 +89,27 @@ def test_eval_names_a_missing_checkpoint(tmp_path: Path) -> None:
         check_eval(cfg)
 
 
+def test_checkpoint_examples_deploy_best_and_resume_last(tmp_path: Path) -> None:
+    """eval/predict/export examples name the tested checkpoint; a resume example names last.ckpt."""
+    missing = tmp_path / "nowhere.ckpt"
+    with pytest.raises(UserError, match=re.escape("ckpt_path=outputs/train/runs/<time>/checkpoints/best.ckpt")):
+        check_eval(OmegaConf.create({"ckpt_path": str(missing), "data": {}}))
+    resume = "resume from a run's outputs/train/runs/<time>/checkpoints/last.ckpt"
+    with pytest.raises(UserError, match=re.escape(resume)):
+        check_train(compose_train([f"ckpt_path={missing}"]))
+
+
+def test_testing_a_checkpoint_with_train_py_points_to_eval(tmp_path: Path) -> None:
+    """train=false ckpt_path=X would test this config's untrained network, not X."""
+    ckpt = tmp_path / "best.ckpt"
+    ckpt.write_bytes(b"")
+    says = (f"train=false with ckpt_path={ckpt} would test this config's untrained network, not the checkpoint; "
+            f"to test a checkpoint run eval.py ckpt_path={ckpt}")
+    with pytest.raises(UserError, match=re.escape(says)):
+        check_train(compose_train(["train=false", f"ckpt_path={ckpt}"]))
+    check_train(compose_train(["train=false"]))  # a smoke test of the untrained network stays possible
+
+
 @pytest.mark.parametrize("content, says", [
     ("torch", "is not a voxray checkpoint (no stored run config); pass one that train.py wrote"),
     ("text", "cannot be read as a checkpoint with weights_only=True"),

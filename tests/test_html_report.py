@@ -20,7 +20,7 @@ from voxray.evaluate import evaluate
 from voxray.history import EpochHistory
 from voxray.html_report.calibration import reliability_bins
 from voxray.html_report.curves import operating_points
-from voxray.html_report.run_files import RunFiles
+from voxray.html_report.run_files import RunFiles, read_run
 from voxray.sweep import summarise
 from voxray.train import train
 from tests.helpers import ROOT, XRAY_FAST, compose_cfg, pretrained_file
@@ -129,6 +129,14 @@ def test_learning_curves_in_train_runs_only(xray_runs: Path) -> None:
     evaluation = Page(xray_runs / "eval" / "report.html")
     assert "report/learning_curves.png" not in evaluation.images and "this run did not train" in evaluation.text
     assert "test_resnet" in evaluation.text, "an eval report shows its checkpoint's model settings"
+
+
+@pytest.mark.parametrize("run", ["run", "eval"])
+def test_the_report_names_the_tested_epoch(xray_runs: Path, run: str) -> None:
+    """Train and eval both test best.ckpt: the learning curves mark, and the titles name, its epoch."""
+    epoch = torch.load(xray_runs / "run" / "checkpoints" / "best.ckpt", weights_only=True)["epoch"]
+    files = read_run(xray_runs / run)
+    assert files.tested_epoch == epoch and files.checkpoint == f"best.ckpt (epoch {epoch})"
 
 
 def test_ece_is_torchmetrics_on_the_predictions_and_the_bins_add_up_to_it(xray_runs: Path) -> None:

@@ -101,6 +101,10 @@ def test_resumed_run_equals_uninterrupted_run(runs: str, request: pytest.Fixture
     a, b = checkpoint_state(whole / "checkpoints" / "last.ckpt"), checkpoint_state(part / "checkpoints" / "last.ckpt")
     assert b["ckpt"]["epoch"] == 3 and b["ckpt"]["global_step"] == a["ckpt"]["global_step"]
     assert (b["best_path"], float(b["best_score"])) == (a["best_path"], pytest.approx(float(a["best_score"])))
+    best_a, best_b = (torch.load(run / "checkpoints" / "best.ckpt", weights_only=True) for run in (whole, part))
+    assert best_b["epoch"] == best_a["epoch"], "best.ckpt survives the resume and follows the run's best"
+    for name, tensor in best_a["state_dict"].items():
+        torch.testing.assert_close(best_b["state_dict"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
     for name, tensor in a["ckpt"]["state_dict"].items():
         torch.testing.assert_close(b["ckpt"]["state_dict"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
     opt_a, opt_b = a["ckpt"]["optimizer_states"][0], b["ckpt"]["optimizer_states"][0]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import timm
 import torch
+from PIL import Image
+
+from voxray.checks import UserError
 
 from voxray.decision import decide
 from voxray.evaluate import evaluate
@@ -84,3 +89,36 @@ def test_overfit_preset_drives_the_xray_training_loss_down(tmp_path: Path) -> No
                        "model.optimizer.lr=0.01", "test=false"]))
     loss = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")["train/loss"].dropna().to_numpy()
     assert loss[-1] < 0.5 * loss[0]
+
+
+def kermany_folder(root: Path, normal: int, pneumonia: int) -> Path:
+    """A new user's first data: a Kermany chest_xray folder of tiny films, one patient each."""
+    rng = np.random.default_rng(0)
+    for split, (n_normal, n_pneumonia) in (("train", (normal, pneumonia)), ("test", (2, 2))):
+        names = [f"NORMAL/IM-{i:04d}-0001.jpeg" for i in range(n_normal)]
+        names += [f"PNEUMONIA/person{i}_bacteria_{i}.jpeg" for i in range(n_pneumonia)]
+        for name in names:
+            path = root / "chest_xray" / split / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (40, 36), dtype=np.uint8)).save(path)
+    return root
+
+
+def test_a_validation_split_of_one_class_stops_before_training(tmp_path: Path) -> None:
+    """16 films, 4 normal: validation (a tenth, patient-disjoint) gets one pneumonia film and no normal
+    one, so no threshold can be chosen on it; the run says so before its first epoch."""
+    root = kermany_folder(tmp_path / "data", normal=4, pneumonia=12)
+    common = [o for o in XRAY_FAST if not o.startswith("data.val_fraction=")]
+    common += [f"data.root={root}", "data.val_fraction=0.1", "model.net.pretrained=false", "trainer.max_epochs=1"]
+    says = ("the validation split holds 0 normal, 1 pneumonia: the screening threshold is chosen on validation "
+            "and needs both classes; raise data.val_fraction (now 0.1), add data, or set the threshold "
+            "yourself with model.decision.threshold=0.5")
+    with pytest.raises(UserError, match=re.escape(says)):
+        train(compose_cfg("train", tmp_path / "run", tmp_path / "cache", common))
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "epochs.csv").exists()
+    report = json.loads((tmp_path / "run" / "data_report.json").read_text())
+    assert report["per_class"]["val"] == {"normal": 0, "pneumonia": 1}
+
+    train(compose_cfg("train", tmp_path / "fixed", tmp_path / "cache", [*common, "model.decision.threshold=0.3"]))
+    at = json.loads((tmp_path / "fixed" / "metrics.json").read_text())["test/at_threshold"]
+    assert at["threshold"] == pytest.approx(0.3) and at["threshold_from"] == "set by model.decision.threshold"

@@ -19,7 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
                 "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")
-CKPT_EXAMPLE = "outputs/train/runs/<time>/checkpoints/last.ckpt"
+# the checkpoint a run tested (eval, predict, export); a resume continues from the last epoch's
+CKPT_EXAMPLE = "outputs/train/runs/<time>/checkpoints/best.ckpt"
+RESUME_EXAMPLE = "outputs/train/runs/<time>/checkpoints/last.ckpt"
 
 
 class UserError(ValueError):
@@ -72,8 +74,25 @@ def check_train(cfg: DictConfig) -> None:
             f"model.net.weights={weights} is not a file; pass a .safetensors or .pth file of the "
             f"network's weights, or leave it out (model.net.pretrained=true downloads them)"
         )
-    if cfg.get("ckpt_path"):
-        _checkpoint(cfg)
+    check_resume(cfg)
+
+
+def check_resume(cfg: DictConfig) -> None:
+    """train.py's `ckpt_path` is a checkpoint to resume training from, and exists.
+
+    `train()` builds the network from the composed config and reads a checkpoint only to resume:
+    with `train=false` it would test the untrained network. `eval.py` tests a checkpoint with the
+    model and data settings stored in it.
+    """
+    if not cfg.get("ckpt_path"):
+        return
+    if not cfg.get("train", True):
+        raise UserError(
+            f"train=false with ckpt_path={cfg.ckpt_path} would test this config's untrained network, not the "
+            f"checkpoint; to test a checkpoint run eval.py ckpt_path={cfg.ckpt_path}"
+        )
+    if not Path(cfg.ckpt_path).expanduser().is_file():
+        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; resume from a run's {RESUME_EXAMPLE}")
 
 
 def check_eval(cfg: DictConfig) -> None:

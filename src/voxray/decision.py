@@ -7,6 +7,9 @@ exported model.json all decide with it, so a threshold means the same everywhere
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
@@ -23,6 +26,7 @@ from torchmetrics.functional.classification import (
 )
 
 from voxray.bootstrap import bootstrap_report
+from voxray.checks import UserError
 
 
 def decide(scores: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -44,7 +48,8 @@ def choose_threshold(scores: torch.Tensor, targets: torch.Tensor, target_sensiti
     the objective; ties go to the most sensitive (lowest) threshold. The value returned lies
     midway between the lowest score counted positive and the next lower score, a margin for
     scores not seen here; with no lower score it is that score itself. It is a value of the scores'
-    dtype for which `decide` reproduces the chosen operating point exactly. With one class only, 0.5.
+    dtype for which `decide` reproduces the chosen operating point exactly. Both classes must be
+    present: with one, every threshold meets (or misses) the target alike, and a ValueError says so.
 
     Args:
         scores: (N,) probability of the positive class.
@@ -56,7 +61,8 @@ def choose_threshold(scores: torch.Tensor, targets: torch.Tensor, target_sensiti
     targets = targets.long()
     n_pos = int(targets.sum())
     if n_pos == 0 or n_pos == len(targets):
-        return 0.5
+        raise ValueError(f"choosing a threshold needs both classes, got {len(targets) - n_pos} negatives "
+                         f"and {n_pos} positives")
     # thresholds: 1.0, then the distinct scores descending; tpr and fpr count score >= threshold
     fpr, tpr, thresholds = binary_roc(scores, targets)
     ok = (tpr.double() * n_pos).round() >= target_sensitivity * n_pos - 1e-6  # in counts: no float drift
@@ -68,6 +74,39 @@ def choose_threshold(scores: torch.Tensor, targets: torch.Tensor, target_sensiti
         return float(upper)
     mid = (upper + thresholds[idx + 1]) / 2  # in the scores' dtype, so float(mid) is exact there
     return float(mid if mid > thresholds[idx + 1] else upper)  # adjacent floats: mid rounds onto lower
+
+
+def fixed_threshold(decision: Mapping[str, Any] | None) -> float | None:
+    """The threshold a screening config fixes (`model.decision.threshold`), or None: chosen on validation."""
+    value = (decision or {}).get("threshold")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"model.decision.threshold must be a probability in [0, 1] or null (chosen on validation), "
+                         f"got {value!r}")
+    return float(value)
+
+
+def require_both_classes(counts: ArrayLike, class_names: Sequence[str], positive: int,
+                         val_fraction: float | None = None) -> None:
+    """Raise a UserError unless the validation split holds the positive class and another one.
+
+    Args:
+        counts: (k,) validation rows per class.
+        class_names: the k class names.
+        positive: index of the positive class.
+        val_fraction: the data config's validation share, named in the message when given.
+    """
+    counts = np.asarray(counts)
+    if 0 < int(counts[positive]) < int(counts.sum()):
+        return
+    held = ", ".join(f"{int(n)} {c}" for c, n in zip(class_names, counts))
+    now = "" if val_fraction is None else f" (now {val_fraction})"
+    raise UserError(
+        f"the validation split holds {held}: the screening threshold is chosen on validation and needs both "
+        f"classes; raise data.val_fraction{now}, add data, or set the threshold yourself with "
+        "model.decision.threshold=0.5"
+    )
 
 
 def binary_metrics(

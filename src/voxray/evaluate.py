@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
 
@@ -10,14 +11,18 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from voxray.checkpoint_files import describe
 from voxray.checks import CKPT_EXAMPLE, UserError
 from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
 
+log = logging.getLogger(__name__)
+
 
 def load_run(ckpt_path: str | Path) -> tuple[dict, DictConfig]:
-    """Read a voxray checkpoint safely (weights_only=True); returns (checkpoint, its run config)."""
+    """Read a voxray checkpoint safely (weights_only=True) and log which epoch's weights it holds;
+    returns (checkpoint, its run config)."""
     path = Path(ckpt_path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -31,6 +36,7 @@ def load_run(ckpt_path: str | Path) -> tuple[dict, DictConfig]:
     if not isinstance(ckpt, dict) or "voxray" not in ckpt or not ckpt["voxray"].get("config"):
         raise UserError(f"{path} is not a voxray checkpoint (no stored run config); "
                         f"pass one that train.py wrote, e.g. {CKPT_EXAMPLE}")
+    log.info(describe(path, ckpt))  # eval, predict and export say which weights they use
     return ckpt, OmegaConf.create(ckpt["voxray"]["config"])
 
 
@@ -43,6 +49,7 @@ def build_model(ckpt: dict, run_cfg: DictConfig) -> L.LightningModule:
     net = run_cfg.model.net
     no_fetch = {k: v for k, v in (("pretrained", False), ("weights", None)) if k in net}
     model = instantiate(OmegaConf.merge(run_cfg.model, {"net": no_fetch}))
+    model.on_load_checkpoint(ckpt)  # as Lightning does before the weights: what the checkpoint adds
     model.load_state_dict(ckpt["state_dict"])
     model.run_config = OmegaConf.to_container(run_cfg)
     return model
@@ -62,7 +69,7 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False)
     trainer.test(model, datamodule=datamodule)
     metrics = model.final_metrics["test"]
-    write_stage_report(metrics, model.class_names, out, "test", str(cfg.ckpt_path))
+    write_stage_report(metrics, model.class_names, out, "test", str(cfg.ckpt_path), ckpt.get("epoch"))
     write_test_predictions(datamodule, model, out)
     if cfg.get("gradcam"):
         from voxray.gradcam import write_gradcam

@@ -13,9 +13,10 @@ from voxray.plots import confusion_figure
 
 def write_stage_report(
     metrics: dict, class_names: Sequence[str] | Mapping[str, Sequence[str]], out_dir: str | Path, stage: str,
-    ckpt_path: str = "",
+    ckpt_path: str = "", epoch: int | None = None,
 ) -> Path:
-    """`<out_dir>/metrics.json` (scalars, per-class recall, confusion matrix) and
+    """`<out_dir>/metrics.json` (scalars, per-class recall, confusion matrix; the checkpoint tested and
+    the epoch it was saved at) and
     `<out_dir>/confusion_matrix_<stage>.png` (argmax decisions), plus for a screening model
     `confusion_matrix_<stage>_at_threshold.png` (its decisions); returns the JSON path.
 
@@ -27,7 +28,7 @@ def write_stage_report(
     path = out_dir / "metrics.json"
     joint = isinstance(class_names, Mapping)
     names = {t: list(c) for t, c in class_names.items()} if joint else list(class_names)
-    payload = {"stage": stage, "checkpoint": str(ckpt_path), "class_names": names, **metrics}
+    payload = {"stage": stage, "checkpoint": str(ckpt_path), "epoch": epoch, "class_names": names, **metrics}
     path.write_text(json.dumps(payload, indent=2))
     if joint:
         figures = {f"confusion_matrix_{stage}_{t}.png": (metrics[f"{stage}/{t}/confmat"], c, f"{t}, argmax decision")
@@ -35,11 +36,13 @@ def write_stage_report(
     else:
         figures = {f"confusion_matrix_{stage}.png": (metrics[f"{stage}/confmat"], names, "argmax decision")}
     at = metrics.get(f"{stage}/at_threshold")
-    if at:  # a screening model: what it decides at its validation-chosen threshold
-        rule = f"positive when p >= {at['threshold']:.4g}\n(threshold chosen on validation)"
+    if at:  # a screening model: what it decides at its threshold (chosen on validation, or set)
+        origin = at.get("threshold_from", "chosen on validation")
+        rule = f"positive when p >= {at['threshold']:.4g}\n(threshold {origin})"
         figures[f"confusion_matrix_{stage}_at_threshold.png"] = (at["confmat"], names, rule)
+    checkpoint = Path(ckpt_path).name + ("" if epoch is None else f" (epoch {epoch})")
     for name, (confmat, classes, rule) in figures.items():
-        fig = confusion_figure(confmat, classes, f"{stage} split, {Path(ckpt_path).name}\n{rule}")
+        fig = confusion_figure(confmat, classes, f"{stage} split, {checkpoint}\n{rule}")
         fig.savefig(out_dir / name)
         plt.close(fig)
     return path

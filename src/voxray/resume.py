@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
+from voxray.checkpoint_files import BEST, publish
 from voxray.data.samplers import epoch_seed
 
 
@@ -21,7 +22,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     Lightning 2.6 rewrites `last.ckpt` only in a step where a top-k checkpoint was saved, i.e. when
     the monitored metric improved: a resume from it would repeat every epoch since the last
-    improvement. Here `last.ckpt` is written after each validation as well.
+    improvement. Here `last.ckpt` is written after each validation as well, and `best.ckpt` beside
+    it always holds the best checkpoint (`best_model_path`), the one a run tests and deploys.
 
     A run folder may move (copied to another disk, mounted at another path on another node):
     resumed from a checkpoint in its own `checkpoints/` folder, the paths the state recorded
@@ -66,6 +68,28 @@ class RunCheckpoint(ModelCheckpoint):
     def _ensure_last(self, trainer: L.Trainer) -> None:
         if self.save_last and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    @property
+    def best_copy(self) -> str:
+        """`<dirpath>/best.ckpt`: the best checkpoint under a name that does not change (`publish`)."""
+        return str(Path(self.dirpath) / BEST) if self.dirpath else ""
+
+    @override
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        # a new best: best.ckpt follows before last.ckpt is written, so a resume finds the two agreeing
+        if filepath == self.best_model_path:
+            self._publish_best(trainer)
+
+    @override
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # a run resumed from a checkpoint written without best.ckpt, that did not improve since
+        self._publish_best(trainer)
+
+    def _publish_best(self, trainer: L.Trainer) -> None:
+        if trainer.is_global_zero and self.best_model_path and Path(self.best_model_path).is_file():
+            publish(self.best_model_path, self.best_copy)
+        trainer.strategy.barrier()  # every process tests best.ckpt: it is there before any reads it
 
 
 def moved_paths(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from voxray.checkpoint_files import checkpoint_epoch
+from voxray.checks import check_resume
 from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report
-from voxray.resume import run_folder_of
+from voxray.resume import RunCheckpoint, run_folder_of
 from voxray.tensorboard import log_hparams
 
 
@@ -27,8 +29,6 @@ def instantiate_group(group: DictConfig | None) -> list:
 def continue_run(cfg: DictConfig) -> None:
     """Resuming from `<run>/checkpoints/last.ckpt` writes into `<run>` again: the checkpoint
     callback then keeps its best score and path, and TensorBoard continues the same curves."""
-    if not Path(cfg.ckpt_path).expanduser().is_file():
-        raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path} is not a file; resume from <run>/checkpoints/last.ckpt")
     run = run_folder_of(cfg.ckpt_path)
     if run is not None and run != Path(cfg.paths.output_dir).resolve():
         rank_zero_info(f"resuming the run in {run} (this launch's own log: {cfg.paths.output_dir})")
@@ -38,7 +38,8 @@ def continue_run(cfg: DictConfig) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the model of `cfg`; returns the final metrics, `cfg.optimized_metric` among them."""
-    if cfg.get("train", True) and cfg.get("ckpt_path"):
+    check_resume(cfg)  # train.py checks it first; a direct call gets the same answer
+    if cfg.get("ckpt_path"):
         continue_run(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -56,12 +57,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if best and ckpt_cb.monitor and ckpt_cb.best_model_score is not None:
         # a sweep compares runs by their best epoch (the one tested), not by their last
         metrics[ckpt_cb.monitor] = float(ckpt_cb.best_model_score)
+    if best and isinstance(ckpt_cb, RunCheckpoint):
+        best = ckpt_cb.best_copy  # best.ckpt: the file to deploy is the file tested
     if cfg.get("test", True):
         # test the best checkpoint, not the last epoch's weights (fast_dev_run keeps none)
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
         if trainer.is_global_zero:
-            write_stage_report(model.final_metrics["test"], model.class_names, out, "test", best)
+            write_stage_report(model.final_metrics["test"], model.class_names, out, "test", best,
+                               checkpoint_epoch(best) if best else None)
             write_test_predictions(datamodule, model, out)
             write_report(out, model, datamodule)
     log_hparams(trainer.loggers, model.run_config, metrics)

@@ -18,7 +18,7 @@ from voxray.plots import plt
 def operating_points(task: TaskView) -> dict[str, tuple[float, float, float]]:
     """{class: (false positive rate, recall, precision)} of the decisions the run reports.
 
-    A screening model: its positive class at the validation-chosen threshold (the `at_threshold`
+    A screening model: its positive class at its threshold (the `at_threshold`
     block). Otherwise every class one-vs-rest under argmax decisions (from the confusion matrix).
     """
     s, names = task.prefix, task.class_names

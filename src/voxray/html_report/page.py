@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from html import escape
 
@@ -78,9 +77,7 @@ def _learning_html(run: RunFiles, task_names: list[str]) -> str:
         return ("<h2>Learning curves</h2><p>None: this run did not train (an evaluation), "
                 "or it trained without the epoch_history callback (no epochs.csv).</p>")
     monitor = run.config.get("optimized_metric", "val/loss")
-    found = re.search(r"epoch_(\d+)", run.checkpoint)
-    fig = learning_figure(run.epochs, monitor, int(found.group(1)) if found else None, run.checkpoint,
-                          task_names)
+    fig = learning_figure(run.epochs, monitor, run.tested_epoch, run.checkpoint, task_names)
     return "<h2>Learning curves</h2>" + _img(_save(fig, run, "learning_curves.png"), "learning curves")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,17 @@ class RunFiles:
 
     @property
     def checkpoint(self) -> str:
-        """The tested checkpoint's file name (`epoch_007.ckpt`), or "no checkpoint"."""
-        return Path(self.metrics["checkpoint"]).name or "no checkpoint"
+        """The tested checkpoint's file name and epoch (`best.ckpt (epoch 7)`), or "no checkpoint"."""
+        name = Path(self.metrics["checkpoint"]).name or "no checkpoint"
+        return name if self.metrics.get("epoch") is None else f"{name} (epoch {self.metrics['epoch']})"
+
+    @property
+    def tested_epoch(self) -> int | None:
+        """The epoch the tested checkpoint was saved at: metrics.json's, else its `epoch_NNN` name."""
+        if self.metrics.get("epoch") is not None:
+            return int(self.metrics["epoch"])
+        found = re.search(r"epoch_(\d+)", Path(self.metrics["checkpoint"]).name)
+        return int(found.group(1)) if found else None
 
     @property
     def tasks(self) -> list[TaskView]:
@@ -79,9 +89,14 @@ class TaskView:
 
     @property
     def threshold(self) -> float | None:
-        """The validation-chosen threshold of a screening model; None for argmax decisions."""
+        """The decision threshold of a screening model; None for argmax decisions."""
         at = self.metrics.get(f"{self.prefix}/at_threshold")
         return float(at["threshold"]) if at else None
+
+    @property
+    def threshold_from(self) -> str:
+        """Where the threshold comes from (`chosen on validation`, `set by model.decision.threshold`)."""
+        return self.metrics[f"{self.prefix}/at_threshold"].get("threshold_from", "chosen on validation")
 
     @property
     def positive(self) -> str | None:
@@ -100,7 +115,8 @@ class TaskView:
 
     def caption(self) -> str:
         """Task, split, checkpoint and decision rule, for every figure title (STYLE rule 14)."""
-        rule = f"positive when p >= {self.threshold:.4g} (chosen on val)" if self.threshold is not None else "argmax"
+        t = self.threshold
+        rule = "argmax" if t is None else f"positive when p >= {t:.4g} ({self.threshold_from})"
         task = "" if self.name is None else f"{self.name}: "
         return f"{task}{self.run.stage} split, {self.run.checkpoint}, {rule}"
 

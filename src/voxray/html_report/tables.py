@@ -17,8 +17,7 @@ SETTINGS = ("seed", "optimized_metric", "tags", "data._target_", "data.root", "d
             "trainer.accelerator", "trainer.devices", "trainer.precision")
 DATA_FACTS = ("excluded", "rows_left_out", "ignored", "skipped_files", "skipped_list", "duplicate_groups",
               "duplicate_groups_across_splits", "patient_id_fallbacks", "group_check")
-BLOCK_TITLES = {"at_threshold": "Decisions at the validation-chosen threshold",
-                "at_0.5": "Decisions at p >= 0.5",
+BLOCK_TITLES = {"at_0.5": "Decisions at p >= 0.5",
                 "speaker": "One decision per speaker (mean log-probability of their clips)"}
 
 
@@ -109,6 +108,8 @@ def metrics_html(metrics: dict, prefix: str, title: str, level: int = 2, skip: t
     for name, block in top.items():
         if isinstance(block, dict):
             block_title = BLOCK_TITLES.get(name, name)
+            if name == "at_threshold":  # chosen on validation, or set in the config
+                block_title = f"Decisions at the threshold {block.get('threshold_from', 'chosen on validation')}"
             parts += [f"<{sub}>{escape(block_title)}</{sub}>",
                       table(["metric", "value", "95% CI"], _metric_rows(block, f"{prefix}/{name}/")),
                       f"<p class='note'>{escape(str(block.get('ci', '')))}</p>"]

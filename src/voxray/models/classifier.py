@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -11,13 +12,17 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
-from voxray.decision import binary_metrics, binary_report, choose_threshold
+from voxray.decision import binary_metrics, binary_report, choose_threshold, fixed_threshold, require_both_classes
 from voxray.joint_metrics import mean_uar_reports
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.models.outputs import EpochOutputs
 from voxray.models.tasks import MISSING, Task, Tasks
 from voxray.speakers import speaker_report, speaker_uar
 from voxray.tensorboard import log_eval_epoch
+
+log = logging.getLogger(__name__)
+CHOSEN, FIXED = "chosen on validation", "set by model.decision.threshold"
+INITIAL = "left at 0.5: no validation epoch held both classes"
 
 
 class Classifier(L.LightningModule):
@@ -37,7 +42,9 @@ class Classifier(L.LightningModule):
         decision: for a screening task, `positive_class` (e.g. pneumonia) and
             `target_sensitivity` (0.95): each validation epoch picks the threshold with the best
             specificity at that sensitivity (stored in the checkpoint), and the test reports
-            metrics at it and at 0.5. None for plain argmax decisions.
+            metrics at it and at 0.5; a validation split without both classes stops the run before
+            its first epoch. A number as `threshold` (null) fixes it instead: nothing is chosen.
+            None for plain argmax decisions.
         n_boot: bootstrap draws for the test metrics' 95% CIs (1000), resampling speakers or
             patients (not clips or films) within each class.
         speaker_level: also score speakers (one decision from each speaker's clips,
@@ -86,6 +93,11 @@ class Classifier(L.LightningModule):
                 raise ValueError(f"decision.positive_class must be one of {self.class_names}")
             self.positive = self.class_names.index(self.decision["positive_class"])
         self.register_buffer("threshold", torch.tensor(0.5))
+        self.threshold_from = INITIAL  # where the threshold comes from, for metrics.json and figures
+        fixed = fixed_threshold(self.decision)
+        if fixed is not None:
+            self.threshold.fill_(fixed)
+            self.threshold_from = FIXED
         self._outputs = EpochOutputs()  # this eval epoch's outputs: metrics, curves and threshold
         self._examples: tuple[torch.Tensor, ...] | None = None
         self.metrics = nn.ModuleDict({_key(t.prefix(s)): stage_metrics(len(t.classes), t.prefix(s))
@@ -101,6 +113,11 @@ class Classifier(L.LightningModule):
         weights = self.tasks.weights(counts, self.loss_cfg["weighting"], self.loss_cfg["manual_weights"])
         # every process derives the same split, but rank 0's weights are the ones that count
         self.class_weights.copy_(self.trainer.strategy.broadcast(weights, src=0))
+        if self.decision and fixed_threshold(self.decision) is None:
+            # before the first epoch: a threshold is chosen on validation, which needs both classes
+            datamodule = self.trainer.datamodule
+            require_both_classes(datamodule.class_counts("val"), self.class_names, self.positive,
+                                 getattr(datamodule, "val_fraction", None))
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Raw batch -> logits (B, k), for a joint model the tasks' logits side by side."""
@@ -219,7 +236,8 @@ class Classifier(L.LightningModule):
     def _decide(self, stage: str, scores: torch.Tensor, targets: torch.Tensor, index: torch.Tensor) -> None:
         """Validation: choose the threshold; test: report both operating points with CIs."""
         if stage == "val":
-            self.threshold.fill_(choose_threshold(scores, targets, self.decision["target_sensitivity"]))
+            if fixed_threshold(self.decision) is None:
+                self._choose_threshold(scores, targets)
             at = binary_metrics(scores, targets, float(self.threshold))
             # "at_threshold" in the name: per-class recall (`val/recall/<class>`) is of argmax decisions
             self.log_dict({"val/at_threshold/threshold": self.threshold,
@@ -229,11 +247,26 @@ class Classifier(L.LightningModule):
         groups = self._groups(stage, index)
         reports = {name: binary_report(scores, targets, t, groups, self.n_boot)
                    for name, t in (("at_threshold", float(self.threshold)), ("at_0.5", 0.5))}
+        reports["at_threshold"]["threshold_from"] = self.threshold_from
         self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in reports.items()})
         at = reports["at_threshold"]
         self.log_dict({f"{stage}/at_threshold/sensitivity": at["sensitivity"],
                        f"{stage}/at_threshold/specificity": at["specificity"],
                        f"{stage}/at_threshold/threshold": self.threshold, f"{stage}/auprc": at["auprc"]})
+
+    def _choose_threshold(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        """This validation epoch's threshold; an epoch of one class (a validation cut short, e.g. by
+        `trainer.limit_val_batches`) keeps the current one, and says so."""
+        positives = int(targets.sum())
+        if 0 < positives < len(targets):
+            self.threshold.fill_(choose_threshold(scores, targets, self.decision["target_sensitivity"]))
+            self.threshold_from = CHOSEN
+        elif self.global_rank == 0:
+            log.warning(
+                f"validation epoch {self.current_epoch} holds {positives} {self.decision['positive_class']} and "
+                f"{len(targets) - positives} other examples, so no threshold can be chosen on it; the threshold "
+                f"stays at {float(self.threshold):.4g} ({self.threshold_from})"
+            )
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
@@ -254,8 +287,13 @@ class Classifier(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain types only: checkpoints must load with torch.load(weights_only=True)
         checkpoint["voxray"] = {
-            "class_names": self.class_names, "config": self.run_config, "threshold": float(self.threshold)
+            "class_names": self.class_names, "config": self.run_config, "threshold": float(self.threshold),
+            "threshold_from": self.threshold_from,
         }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # a checkpoint without the entry had its threshold chosen on validation
+        self.threshold_from = checkpoint.get("voxray", {}).get("threshold_from", CHOSEN)
 
 
 def _key(prefix: str) -> str:
