@@ -83,6 +83,21 @@ def test_report_resamples_groups_stratified_by_class() -> None:
     assert by_group == binary_report(scores, targets, 0.5, groups=groups, n_boot=300)
 
 
+def test_a_class_of_one_patient_leaves_the_intervals_that_need_it_undefined() -> None:
+    """Group 0 is the only positive patient: sensitivity and every metric that needs both classes have no
+    interval; specificity, from five negative patients, keeps its own."""
+    scores, targets, groups = clustered()
+    keep = (groups == 0) | (groups >= 5)
+    report = binary_report(scores[keep], targets[keep], 0.5, groups=groups[keep], n_boot=200)
+    assert report["groups_per_class"] == {"negative": 5, "positive": 1}
+    assert report["sensitivity"] == 1.0 and report["sensitivity_ci95"] is None
+    for name in ("precision", "f1", "f2", "balanced_accuracy", "auroc", "auprc"):
+        assert report[f"{name}_ci95"] is None, name
+        assert report["ci_undefined"][name] == {"positive": 1}
+    lo, hi = report["specificity_ci95"]
+    assert lo < report["specificity"] < hi and "specificity" not in report["ci_undefined"]
+
+
 def test_with_one_class_auroc_and_the_other_class_recall_are_undefined(tmp_path: Path) -> None:
     """No positive in the targets: sensitivity, AUROC and AUPRC do not exist (NaN, null in
     metrics.json), not 0; specificity does, and balanced accuracy is the mean over the class present."""

@@ -111,3 +111,19 @@ def test_an_undefined_monitored_metric_does_not_stop_training(tmp_path: Path) ->
     assert not should_stop, reason
     assert not stopper._evaluate_stopping_criteria(torch.tensor(0.8))[0]
 
+
+def test_a_class_with_one_speaker_has_no_interval() -> None:
+    """Class b is one speaker, half of whose clips are right: every draw holds that speaker, so a
+    percentile interval would be [0.5, 0.5]; it says nothing about other people, so it is undefined,
+    and so is the UAR's, which averages over b. Class a, with five speakers, keeps its interval."""
+    speakers = np.repeat(np.arange(6), 4)
+    targets = torch.as_tensor(speakers == 5).long()
+    preds = targets.clone()
+    preds[[0, 5, 20, 21]] = 1 - preds[[0, 5, 20, 21]]
+    report = multiclass_report(torch.eye(2)[preds], targets, speakers, ["a", "b"], n_boot=200)
+    assert report["recall/b"] == 0.5
+    assert report["recall/b_ci95"] is None and report["uar_ci95"] is None
+    lo, hi = report["recall/a_ci95"]
+    assert lo < report["recall/a"] < hi
+    assert report["groups_per_class"] == {"a": 5, "b": 1}
+    assert report["ci_undefined"] == {"uar": {"b": 1}, "recall/b": {"b": 1}}

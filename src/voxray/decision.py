@@ -24,7 +24,10 @@ from torchmetrics.functional.classification import (
     binary_specificity,
 )
 
-from voxray.bootstrap import bootstrap_report
+from voxray.bootstrap import bootstrap_report, groups_per_class
+
+CLASSES = ("negative", "positive")  # the names of targets 0 and 1 in a report's group counts
+NEEDS = {"sensitivity": ["positive"], "specificity": ["negative"]}  # every other metric needs both classes
 
 
 def decide(scores: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -126,7 +129,9 @@ def binary_report(
         seed: seed of the draws (0).
 
     Returns {"threshold": t, "confmat": [[tn, fp], [fn, tp]], "<metric>": value (None where
-    undefined), "<metric>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn}.
+    undefined), "<metric>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn,
+    "groups_per_class": {"negative": G_0, "positive": G_1}}; an interval that needs a class of one
+    group is None, and "ci_undefined" names that class (`bootstrap_report`).
     """
     scores, targets = scores.cpu(), targets.long().cpu()
 
@@ -136,8 +141,9 @@ def binary_report(
 
     confmat = binary_confusion_matrix(decide(scores, threshold).long(), targets)
     point = _nan_as_none(binary_metrics(scores, targets, threshold))
+    counts = groups_per_class(targets.numpy(), groups, CLASSES)
     return {"threshold": threshold, "confmat": confmat.tolist()} | bootstrap_report(
-        point, stat, targets.numpy(), groups, n_boot, seed)
+        point, stat, targets.numpy(), groups, n_boot, seed, counts, NEEDS)
 
 
 def _nan_as_none(metrics: dict[str, float]) -> dict[str, float | None]:

@@ -33,7 +33,7 @@ from torchmetrics.classification import (
 from torchmetrics.functional.classification import multiclass_recall
 from torchmetrics.utilities import dim_zero_cat
 
-from voxray.bootstrap import bootstrap_report
+from voxray.bootstrap import bootstrap_report, groups_per_class
 
 
 def present_class_mean(recall: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
@@ -143,7 +143,9 @@ def multiclass_report(
         seed: seed of the draws (0).
 
     Returns {"uar": value, "uar_ci95": [lo, hi], "recall/<class>": value or None,
-    "recall/<class>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn}.
+    "recall/<class>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn,
+    "groups_per_class": {class: G_c}}; an interval that needs a class of one group is None, and
+    "ci_undefined" names that class (`bootstrap_report`).
     """
     k = len(class_names)
     preds, targets = probs.argmax(dim=1).cpu(), targets.long().cpu()  # (N,), (N,)
@@ -156,7 +158,9 @@ def multiclass_report(
         return {"uar": uar} | {f"recall/{c}": float(r) if n > 0 else None  # None: no row of class c
                                for c, r, n in zip(class_names, recall, support)}
 
-    return bootstrap_report(stat(np.arange(len(targets))), stat, targets.numpy(), groups, n_boot, seed)
+    counts = groups_per_class(targets.numpy(), groups, class_names)
+    needs = {f"recall/{c}": [c] for c in class_names}  # the UAR needs every class present
+    return bootstrap_report(stat(np.arange(len(targets))), stat, targets.numpy(), groups, n_boot, seed, counts, needs)
 
 
 def flatten(values: dict[str, torch.Tensor], class_names: Sequence[str]) -> tuple[dict[str, float], dict]:
