@@ -50,3 +50,12 @@ def test_models_must_score_the_same_clips() -> None:
     a, targets, speakers = _clips({"f0": True, "m0": True})
     with pytest.raises(ValueError, match="one row per clip"):
         uar_difference(a, a[:-1], targets, speakers)
+
+
+def test_a_class_of_one_speaker_leaves_the_difference_without_interval() -> None:
+    right = {"f0": True, "f1": False, "f2": True, "m0": True}
+    a, targets, speakers = _clips(right)
+    b, _, _ = _clips(dict.fromkeys(right, True))
+    gap = uar_difference(a, b, targets, speakers, n_boot=100, class_names=["f", "m"])
+    assert gap["clip_ci95"] is None and gap["speaker_ci95"] is None
+    assert gap["speakers_per_class"] == {"f": 3, "m": 1} and gap["ci_undefined"] == {"m": 1}

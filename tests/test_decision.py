@@ -1,7 +1,12 @@
+import json
+import math
+from pathlib import Path
+
 import pytest
 import torch
 
 from voxray.decision import binary_metrics, binary_report, choose_threshold, decide
+from voxray.report import write_stage_report
 
 
 def test_threshold_with_best_specificity_at_target_sensitivity() -> None:
@@ -78,3 +83,35 @@ def test_report_resamples_groups_stratified_by_class() -> None:
         assert glo <= by_group[name] <= ghi and rlo <= by_row[name] <= rhi
         assert ghi - glo > 2 * (rhi - rlo), name  # 10 independent units, not 200
     assert by_group == binary_report(scores, targets, 0.5, groups=groups, n_boot=300)
+
+
+def test_a_class_of_one_patient_leaves_the_intervals_that_need_it_undefined() -> None:
+    """Group 0 is the only positive patient: sensitivity and every metric that needs both classes have no
+    interval; specificity, from five negative patients, keeps its own."""
+    scores, targets, groups = clustered()
+    keep = (groups == 0) | (groups >= 5)
+    report = binary_report(scores[keep], targets[keep], 0.5, groups=groups[keep], n_boot=200)
+    assert report["groups_per_class"] == {"negative": 5, "positive": 1}
+    assert report["sensitivity"] == 1.0 and report["sensitivity_ci95"] is None
+    for name in ("precision", "f1", "f2", "balanced_accuracy", "auroc", "auprc"):
+        assert report[f"{name}_ci95"] is None, name
+        assert report["ci_undefined"][name] == {"positive": 1}
+    lo, hi = report["specificity_ci95"]
+    assert lo < report["specificity"] < hi and "specificity" not in report["ci_undefined"]
+
+
+def test_with_one_class_auroc_and_the_other_class_recall_are_undefined(tmp_path: Path) -> None:
+    """No positive in the targets: sensitivity, AUROC and AUPRC do not exist (NaN, null in
+    metrics.json), not 0; specificity does, and balanced accuracy is the mean over the class present."""
+    scores, targets = torch.tensor([0.2, 0.7, 0.1, 0.4]), torch.zeros(4, dtype=torch.long)
+    m = binary_metrics(scores, targets, 0.5)
+    assert m["specificity"] == 0.75 and m["balanced_accuracy"] == 0.75
+    assert all(math.isnan(m[name]) for name in ("sensitivity", "f1", "f2", "auroc", "auprc")), m
+    report = binary_report(scores, targets, 0.5, n_boot=20)
+    assert report["auroc"] is None and report["sensitivity"] is None and report["specificity"] == 0.75
+    lo, hi = report["specificity_ci95"]  # the class present keeps its interval
+    assert lo < 0.75 < hi and "auroc_ci95" not in report and "sensitivity_ci95" not in report
+    written = write_stage_report({"test/confmat": [[3, 1], [0, 0]], "test/auroc": m["auroc"], "test/at_0.5": report},
+                                 ["normal", "pneumonia"], tmp_path, "test")
+    saved = json.loads(written.read_text(), parse_constant=lambda c: pytest.fail(f"metrics.json holds {c}"))
+    assert saved["test/auroc"] is None and saved["test/at_0.5"]["auroc"] is None

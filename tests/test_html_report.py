@@ -21,6 +21,9 @@ from voxray.history import EpochHistory
 from voxray.html_report.calibration import reliability_bins
 from voxray.html_report.curves import operating_points
 from voxray.html_report.run_files import RunFiles, read_run
+from voxray.html_report.tables import metrics_html
+from voxray.metrics import multiclass_report
+from voxray.speakers import speaker_report
 from voxray.sweep import summarise
 from voxray.train import train
 from tests.helpers import ROOT, XRAY_FAST, compose_cfg, pretrained_file
@@ -59,9 +62,9 @@ class Page(HTMLParser):
 
 
 def shown(text: str) -> float | list[float] | None:
-    """A number as the page writes it ("0.8431", "[0.8, 0.9]", "–") back as a value."""
+    """A number as the page writes it ("0.8431", "[0.8, 0.9]", "–", "undefined (...)") back as a value."""
     text = text.strip()
-    if text == "–":
+    if text == "–" or text.startswith("undefined"):
         return None
     if text.startswith("["):
         return [float(x) for x in text.strip("[]").split(",")]
@@ -159,6 +162,22 @@ def test_multiclass_operating_points_are_argmax_one_vs_rest() -> None:
     points = operating_points(run.tasks[0])
     assert points["b"] == pytest.approx((1 / 10, 6 / 10, 6 / 7))  # FPR: 1 of the 10 non-b rows called b
     assert points["c"] == pytest.approx((2 / 16, 1.0, 4 / 6))
+
+
+def test_an_undefined_interval_says_how_many_people_its_class_has(tmp_path: Path) -> None:
+    """Three women and one man: the man's class and the UAR have no interval, at clip and at speaker
+    level; the page says so in the interval's cell, and counts each class's people."""
+    groups = np.repeat(["f1", "f2", "f3", "m1"], 4)
+    targets = torch.tensor([0] * 12 + [1] * 4)
+    probs = torch.eye(2)[torch.tensor([0, 0, 0, 1] * 3 + [1, 1, 0, 0])]
+    metrics = {f"test/{k}": v for k, v in multiclass_report(probs, targets, groups, ["f", "m"], n_boot=50).items()}
+    metrics["test/speaker"] = speaker_report(probs, targets, groups, ["f", "m"], n_boot=50)
+    (tmp_path / "page.html").write_text(metrics_html(metrics, "test", "Metrics", unit="speaker"))
+    page = Page(tmp_path / "page.html")
+    for key in ("test/uar_ci95", "test/recall/m_ci95", "test/speaker/uar_ci95", "test/speaker/recall/m_ci95"):
+        assert page.values[key] == "undefined (1 speaker in class m)", key
+    assert shown(page.values["test/recall/f_ci95"]) == pytest.approx(metrics["test/recall/f_ci95"])
+    assert page.text.count("Speakers per class: f 3, m 1.") == 2
 
 
 def test_epoch_history_replaces_epochs_a_resume_repeats(tmp_path: Path) -> None:

@@ -53,3 +53,18 @@ def test_without_speakers_there_is_no_speaker_level_and_shapes_are_checked() -> 
     assert people is None and clips["n_groups"] == len(y)
     with pytest.raises(ValueError, match="one \\(N, k\\) probability tensor per target column"):
         mean_uar_reports([probs], torch.stack([y, y], dim=1), None)
+
+
+def test_a_class_of_one_speaker_in_any_task_leaves_the_mean_without_interval() -> None:
+    """Task b's class "y" is one speaker: the mean of the tasks' UARs averages over it, so neither
+    level has an interval; the speakers of each task's classes say why."""
+    probs, y, groups = _speakers()
+    speaker = np.unique(groups, return_inverse=True)[1]
+    y_b = torch.tensor(speaker == 0).long()
+    probs_b = torch.nn.functional.one_hot(y_b, 2).float()
+    names = {"a": ["p", "q", "r"], "b": ["x", "y"]}
+    clips, people = mean_uar_reports([probs, probs_b], torch.stack([y, y_b], dim=1), groups, n_boot=50,
+                                     class_names=names)
+    for report in (clips, people):
+        assert report["uar_ci95"] is None and report["ci_undefined"] == {"uar": {"b/y": 1}}
+        assert report["groups_per_class"] == {"a/p": 10, "a/q": 10, "a/r": 10, "b/x": 29, "b/y": 1}

@@ -1,7 +1,12 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 from sklearn.metrics import balanced_accuracy_score
+
+from tests.helpers import compose_cfg
 
 from voxray.bootstrap import group_bootstrap_ci
 from voxray.metrics import multiclass_report, stage_metrics
@@ -12,8 +17,6 @@ PREDS = torch.tensor([0, 0, 2, 1, 1, 0])
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
-@pytest.mark.filterwarnings("ignore:Average precision score for one or more classes")
-@pytest.mark.filterwarnings("ignore:No positive samples in targets")
 def test_uar_is_mean_recall_over_classes_present_in_targets() -> None:
     metrics = stage_metrics(3, "test")
     metrics.update(torch.eye(3)[PREDS], TARGETS)
@@ -73,3 +76,54 @@ def test_multiclass_report_resamples_speakers_and_skips_absent_classes() -> None
     (glo, ghi), (rlo, rhi) = report["recall/young_ci95"], by_row["recall/young_ci95"]
     assert ghi - glo > 2 * (rhi - rlo)  # 6 young speakers, not 87 young clips
     assert report == multiclass_report(probs, targets, speakers, names, n_boot=300)
+
+
+def test_macro_metrics_average_over_the_classes_present_in_the_targets() -> None:
+    """Class c is absent from the targets: it has no AUROC, AP or F1, so it must not count as 0 in
+    the macro averages (as it does not in the UAR). One row of class a is predicted c."""
+    targets = torch.tensor([0, 0, 0, 1, 1, 1])
+    probs = torch.tensor([[0.9, 0.05, 0.05]] * 2 + [[0.4, 0.1, 0.5]] + [[0.1, 0.8, 0.1]] * 3)
+    metrics = stage_metrics(3, "val")
+    metrics.update(probs, targets)
+    values = {k: float(v) for k, v in metrics.compute().items() if v.numel() == 1}
+    assert values["val/uar"] == pytest.approx((2 / 3 + 1) / 2)
+    assert values["val/auroc"] == pytest.approx(1.0)  # a and b are ranked perfectly
+    assert values["val/auprc_macro"] == pytest.approx(1.0)
+    f1_a, f1_b = 2 * 1 * (2 / 3) / (1 + 2 / 3), 1.0
+    assert values["val/f1"] == pytest.approx((f1_a + f1_b) / 2)
+
+
+def test_auroc_of_targets_with_one_class_is_undefined_not_zero() -> None:
+    """With one class in the targets no class has both positives and negatives: no AUROC at all."""
+    metrics = stage_metrics(2, "val")
+    metrics.update(torch.tensor([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]), torch.tensor([0, 0, 0]))
+    values = metrics.compute()
+    assert torch.isnan(values["val/auroc"]), float(values["val/auroc"])
+    assert float(values["val/uar"]) == pytest.approx(2 / 3)
+
+
+def test_an_undefined_monitored_metric_does_not_stop_training(tmp_path: Path) -> None:
+    """NaN val/auroc (a validation split with one class) counts as no improvement: the run goes on."""
+    cfg = compose_cfg("train", tmp_path / "run", tmp_path / "cache", ["experiment=xray_pneumonia"])
+    stopper = instantiate(cfg.callbacks.early_stopping)
+    assert stopper.monitor == "val/auroc"
+    should_stop, reason = stopper._evaluate_stopping_criteria(torch.tensor(float("nan")))
+    assert not should_stop, reason
+    assert not stopper._evaluate_stopping_criteria(torch.tensor(0.8))[0]
+
+
+def test_a_class_with_one_speaker_has_no_interval() -> None:
+    """Class b is one speaker, half of whose clips are right: every draw holds that speaker, so a
+    percentile interval would be [0.5, 0.5]; it says nothing about other people, so it is undefined,
+    and so is the UAR's, which averages over b. Class a, with five speakers, keeps its interval."""
+    speakers = np.repeat(np.arange(6), 4)
+    targets = torch.as_tensor(speakers == 5).long()
+    preds = targets.clone()
+    preds[[0, 5, 20, 21]] = 1 - preds[[0, 5, 20, 21]]
+    report = multiclass_report(torch.eye(2)[preds], targets, speakers, ["a", "b"], n_boot=200)
+    assert report["recall/b"] == 0.5
+    assert report["recall/b_ci95"] is None and report["uar_ci95"] is None
+    lo, hi = report["recall/a_ci95"]
+    assert lo < report["recall/a"] < hi
+    assert report["groups_per_class"] == {"a": 5, "b": 1}
+    assert report["ci_undefined"] == {"uar": {"b": 1}, "recall/b": {"b": 1}}

@@ -38,8 +38,13 @@ def test_speaker_level_counts_people_not_clips() -> None:
     assert clips["uar"] == pytest.approx((6 / 10 + 1) / 2)  # F1's majority outweighs F2
     assert people["uar"] == pytest.approx((1 / 2 + 1) / 2)  # one of two women is missed
     assert people["n_speakers"] == 3 and people["confmat"] == [[1, 1], [0, 1]]
-    lo, hi = people["uar_ci95"]
-    assert lo <= people["uar"] <= hi and "3 speakers" in people["ci"]
+    assert "3 speakers" in people["ci"]
+    # one man: no interval for his class nor for the UAR, and the page and metrics.json say why
+    assert people["groups_per_class"] == {"female": 2, "male": 1}
+    assert people["uar_ci95"] is None and people["recall/male_ci95"] is None
+    assert people["ci_undefined"] == {"uar": {"male": 1}, "recall/male": {"male": 1}}
+    lo, hi = people["recall/female_ci95"]
+    assert lo <= people["recall/female"] <= hi
     assert speaker_uar(probs, targets, groups) == people["uar"]  # the per-epoch validation figure
 
 

@@ -49,17 +49,38 @@ def test_each_task_is_logged_and_val_uar_is_their_mean(run: tuple[Path, dict]) -
     assert ckpt["voxray"]["class_names"] == TASKS
 
 
+def speakers_per_class(predictions: pd.DataFrame, task: str, classes: list[str]) -> dict[str, int]:
+    """{class: test speakers with clips labelled with it} of one task."""
+    speakers = predictions[predictions[f"label/{task}"] != ""].groupby(f"label/{task}")["speaker"].nunique()
+    return {c: int(speakers.get(c, 0)) for c in classes}
+
+
+def assert_interval(report: dict, name: str, counts: dict[str, int]) -> None:
+    """`name`'s interval holds its value, or is undefined exactly where a class present has one speaker."""
+    key = name.rsplit("/", 1)[-1]
+    lonely = {c: n for c, n in counts.items() if n == 1}
+    ci = report[f"{name}_ci95"]
+    if lonely:
+        assert ci is None and report[f"{name.removesuffix(key)}ci_undefined"][key] == lonely, name
+    else:
+        assert ci[0] <= report[name] <= ci[1], name
+
+
 def test_metrics_json_equals_a_recomputation_from_test_predictions(run: tuple[Path, dict]) -> None:
     root, _ = run
     report = json.loads((root / "run" / "metrics.json").read_text())
     predictions = pd.read_csv(root / "run" / "test_predictions.csv", keep_default_na=False)
     assert report["class_names"] == TASKS and len(predictions) == report["test/n_examples"]
-    # the headline, the mean over tasks, has its own interval at both levels (speakers drawn once for both tasks)
-    lo, hi = report["test/uar_ci95"]
-    assert lo <= report["test/uar"] <= hi and report["test/n_groups"] == predictions["speaker"].nunique()
+    # the headline, the mean over tasks, has its own interval at both levels (speakers drawn once for both
+    # tasks), undefined where a class of a task has a single test speaker
+    speakers = {f"{task}/{c}": int(n) for task, classes in TASKS.items()
+                for c, n in speakers_per_class(predictions, task, classes).items()}
+    assert report["test/groups_per_class"] == speakers
+    assert_interval(report, "test/uar", speakers)
+    assert report["test/n_groups"] == predictions["speaker"].nunique()
     people = report["test/speaker"]
     assert people["uar"] == pytest.approx(report["test/speaker/uar"], abs=1e-6)
-    assert people["uar_ci95"][0] <= people["uar"] <= people["uar_ci95"][1]
+    assert_interval(people, "uar", people["groups_per_class"])
     assert people["n_speakers"] == predictions["speaker"].nunique()
     for task, classes in TASKS.items():
         rows = predictions[predictions[f"label/{task}"] != ""]
@@ -68,8 +89,9 @@ def test_metrics_json_equals_a_recomputation_from_test_predictions(run: tuple[Pa
         assert block["n_examples"] == len(rows)
         assert block["uar"] == pytest.approx(balanced_accuracy_score(labels, preds))
         assert block["confmat"] == confusion_matrix(labels, preds, labels=classes).tolist()
-        lo, hi = block["uar_ci95"]
-        assert lo <= block["uar"] <= hi and block["n_groups"] == rows["speaker"].nunique()
+        assert block["groups_per_class"] == speakers_per_class(predictions, task, classes)
+        assert_interval(block, "uar", block["groups_per_class"])
+        assert block["n_groups"] == rows["speaker"].nunique()
         # one decision per speaker, from the probabilities written per clip
         probs = torch.tensor(rows[[f"prob/{task}/{c}" for c in classes]].to_numpy(dtype=np.float32))
         targets = torch.tensor(labels.map(classes.index).to_numpy())

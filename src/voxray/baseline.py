@@ -21,13 +21,14 @@ from sklearn.callback import ProgressBar
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
+from voxray.bootstrap import why_undefined
 from voxray.checks import UserError
 from voxray.features.handcrafted import FeatureParams, compute_features, feature_names
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.predictions import FILE as PREDICTIONS
 from voxray.predictions import predictions_table
 from voxray.report import write_stage_report
-from voxray.speakers import speaker_report
+from voxray.speakers import speaker_report, speaker_uar
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +90,18 @@ def score_test(
     probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str], groups: np.ndarray | None = None,
     n_boot: int = 1000,
 ) -> dict:
-    """The CNN's test metrics (`test/uar`, `test/recall/<class>`, `test/confmat`, ..., and the
-    speaker-bootstrap 95% CIs `test/uar_ci95`, `test/n_groups`, and with groups the per-speaker
-    `test/speaker`) of class probabilities (n, k) against integer labels (n,); `groups` (n,) are
-    the speakers."""
+    """The CNN's test metrics of class probabilities (n, k) against integer labels (n,): per clip
+    `test/uar`, `test/recall/<class>`, `test/confmat`, ... with the speaker-bootstrap 95% CIs
+    (`test/uar_ci95`, `test/n_groups`); with `groups` (n,), the speakers, also per speaker
+    `test/speaker/uar` and the block `test/speaker` with its CIs, each speaker decided as the CNN
+    decides them (`voxray.speakers`: the mean log-probability of their clips)."""
     p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels)
     metrics = stage_metrics(len(class_names), "test")
     metrics.update(p, y)
     scalars, others = flatten(metrics.compute(), class_names)
     report = {f"test/{k}": v for k, v in multiclass_report(p, y, groups, class_names, n_boot).items()}
     if groups is not None:
+        scalars["test/speaker/uar"] = speaker_uar(p, y, groups)
         report["test/speaker"] = speaker_report(p, y, groups, class_names, n_boot)
     return {**scalars, **others, **report}
 
@@ -157,34 +160,53 @@ def baseline(cfg: DictConfig) -> dict:
     searched = table.loc[search_mask, ["path", "client_id", "split", "label_name"]]
     searched.assign(fold=fold_of).to_csv(out_dir / "cv_folds.csv", index=False)
     write_comparison(out_dir, metrics, dm.classes, cfg)
+    people = f" test/speaker/uar={metrics['test/speaker/uar']:.3f}" if "test/speaker/uar" in metrics else ""
     log.info(f"baseline {cfg.baseline.name}: cv/uar={search.best_score_:.3f} "
-             f"test/uar={metrics['test/uar']:.3f} ({search.best_params_}); outputs in {out_dir}")
+             f"test/uar={metrics['test/uar']:.3f}{people} ({search.best_params_}); outputs in {out_dir}")
     return metrics
 
 
 def write_comparison(out_dir: Path, metrics: dict, class_names: Sequence[str], cfg: DictConfig) -> Path:
-    """`comparison.md`: this baseline's test UAR beside each run of `cfg.cnn_metrics` (metrics.json
-    paths), with whether that run's data settings give the same test split."""
+    """`comparison.md`: this baseline's test UAR per clip and per speaker beside each run of
+    `cfg.cnn_metrics` (metrics.json paths), with whether that run's data settings give the same test split."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    lines = ["| model | test/uar (95% CI, speakers) | test/acc | cv/uar | same split | metrics |",
-             "| --- | --- | --- | --- | --- | --- |",
-             f"| baseline: {cfg.baseline.name} | {_with_ci(metrics)} | {metrics['test/acc']:.3f} "
+    lines = ["| model | clips: test/uar (95% CI) | speakers: test/speaker/uar (95% CI) | test/acc | cv/uar "
+             "| same split | metrics |",
+             "| --- | --- | --- | --- | --- | --- | --- |",
+             f"| baseline: {cfg.baseline.name} | {_uars(metrics)} | {metrics['test/acc']:.3f} "
              f"| {metrics['cv/uar']:.3f} | yes | {out_dir / 'metrics.json'} |"]
     for path in map(Path, cfg.cnn_metrics):
         other = json.loads(path.read_text())
         name = f"baseline: {other['baseline']}" if "baseline" in other else f"CNN: {path.parent.name}"
         cv = f"{other['cv/uar']:.3f}" if "cv/uar" in other else "-"
-        lines.append(f"| {name} | {_with_ci(other)} | {other['test/acc']:.3f} | {cv} "
+        lines.append(f"| {name} | {_uars(other)} | {other['test/acc']:.3f} | {cv} "
                      f"| {_same_split(path, other, data, class_names)} | {path} |")
     path = out_dir / "comparison.md"
-    path.write_text(f"# {data['target']}: test split of the same data config\n\n" + "\n".join(lines) + "\n")
+    intervals = ("95% CIs: percentile bootstrap over speakers, stratified by class; undefined where a "
+                 "class has a single speaker.")
+    path.write_text(f"# {data['target']}: test split of the same data config\n\n" + "\n".join(lines)
+                    + f"\n\n{intervals}\n")
     return path
 
 
-def _with_ci(metrics: dict) -> str:
-    """"0.576 (0.49-0.66)": test UAR with its speaker-bootstrap interval, where the run has one."""
-    ci = metrics.get("test/uar_ci95")
-    return f"{metrics['test/uar']:.3f}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
+def _uars(metrics: dict) -> str:
+    """The clip and the speaker cell of a run's metrics.json: "0.576 (0.49-0.66) | 0.612 (0.50-0.72)"."""
+    people = metrics.get("test/speaker") or {}
+    clip = _uar_cell(metrics.get("test/uar"), metrics.get("test/uar_ci95"), metrics.get("test/ci_undefined", {}))
+    speaker = _uar_cell(metrics.get("test/speaker/uar", people.get("uar")), people.get("uar_ci95"),
+                        people.get("ci_undefined", {}))
+    return f"{clip} | {speaker}"
+
+
+def _uar_cell(uar: float | None, ci: list[float] | None, undefined: dict) -> str:
+    """A UAR with its speaker-bootstrap interval, "(CI undefined: 1 speaker in class male)" where a
+    class has a single speaker (`undefined`: a report's "ci_undefined"); "-" for a run without it."""
+    if uar is None:
+        return "-"
+    if ci:
+        return f"{uar:.3f} ({ci[0]:.2f}-{ci[1]:.2f})"
+    too_few = undefined.get("uar")
+    return f"{uar:.3f}" + (f" (CI undefined: {why_undefined(too_few, 'speaker')})" if too_few else "")
 
 
 def _same_split(path: Path, other: dict, data: dict, class_names: Sequence[str]) -> str:

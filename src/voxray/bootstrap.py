@@ -5,11 +5,15 @@ counts one person many times over and gives intervals that are too narrow. Each 
 groups with replacement within each class stratum (a group's class is the majority label of its
 rows, ties to the lower label), keeping the number of groups per stratum, and evaluates a
 statistic on all rows of the drawn groups.
+
+A class of one group is that group in every draw: its interval would be a point, or the spread of
+one person's rows, and says nothing about other people. An interval that needs such a class is
+undefined (None), and the report says which class and how many groups it has.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -25,6 +29,15 @@ def _group_codes(targets: np.ndarray, groups: ArrayLike | None) -> np.ndarray:
     if groups.shape != targets.shape:
         raise ValueError(f"groups must have one entry per row: {groups.shape} vs targets {targets.shape}")
     return np.unique(groups, return_inverse=True)[1]
+
+
+def groups_per_class(targets: ArrayLike, groups: ArrayLike | None, class_names: Sequence[str]) -> dict[str, int]:
+    """{class: number of groups holding rows of it} of (N,) class indices `targets` and (N,) `groups`
+    (None = each row its own group)."""
+    targets = np.asarray(targets)
+    pairs = np.unique(np.stack([targets, _group_codes(targets, groups)]), axis=1)  # (2, distinct class-group pairs)
+    counts = np.bincount(pairs[0], minlength=len(class_names))
+    return {c: int(n) for c, n in zip(class_names, counts)}
 
 
 def group_bootstrap_ci(
@@ -67,25 +80,50 @@ def group_bootstrap_ci(
 
 def bootstrap_report(
     point: dict[str, float | None], stat: Stat, targets: ArrayLike, groups: ArrayLike | None = None,
-    n_boot: int = 1000, seed: int = 0,
+    n_boot: int = 1000, seed: int = 0, counts: Mapping[str, int] | None = None,
+    needs: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
     """Point values, each followed by its `group_bootstrap_ci` interval, and how they were drawn.
 
     Args:
         point: {name: value} on all rows (None where undefined).
         stat, targets, groups, n_boot, seed: as for `group_bootstrap_ci`.
+        counts: {class: groups holding it} (`groups_per_class`); None = no class is too small.
+        needs: {name: the classes its value depends on}; a name left out depends on every class
+            present (count > 0). An interval is None where one of its classes has a single group.
 
-    Returns {"<name>": value, "<name>_ci95": [lo, hi], ..., "n_groups": G, "ci": description}.
+    Returns {"<name>": value, "<name>_ci95": [lo, hi] or None, ..., "n_groups": G, "ci": description},
+    with counts "groups_per_class" and, where some interval is undefined, "ci_undefined":
+    {name: {class: groups}} (the classes of too few groups that leave it undefined).
     """
     targets = np.asarray(targets)
     ci = group_bootstrap_ci(stat, targets, groups, n_boot, seed)
+    counts, needs = dict(counts or {}), needs or {}
+    present = [c for c, n in counts.items() if n > 0]
     report: dict = {}
+    undefined: dict[str, dict[str, int]] = {}
     for name, value in point.items():
         report[name] = value
-        if name in ci:
+        too_few = {c: counts[c] for c in needs.get(name, present) if 0 < counts.get(c, 0) < 2}
+        if too_few and value is not None:
+            report[f"{name}_ci95"], undefined[name] = None, too_few
+        elif name in ci:
             report[f"{name}_ci95"] = ci[name]
     n_groups = int(_group_codes(targets, groups).max() + 1)
     unit = "rows (no groups given)" if groups is None else "groups"
     report["n_groups"] = n_groups
     report["ci"] = f"95% percentile bootstrap over {n_groups} {unit}, stratified by class, {n_boot} draws"
+    if counts:
+        report["groups_per_class"] = counts
+    if undefined:
+        report["ci_undefined"] = undefined
     return report
+
+
+def why_undefined(too_few: Mapping[str, int], unit: str = "group") -> str:
+    """Why an interval is undefined, from its "ci_undefined" entry {class: groups}: "1 speaker in
+    class m", or "1 speaker in each of classes teens, fifties"."""
+    if len(too_few) == 1:
+        (name, n), = too_few.items()
+        return f"{n} {unit} in class {name}"
+    return f"1 {unit} in each of classes {', '.join(too_few)}"

@@ -7,6 +7,7 @@ exported model.json all decide with it, so a threshold means the same everywhere
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,8 +26,11 @@ from torchmetrics.functional.classification import (
     binary_specificity,
 )
 
-from voxray.bootstrap import bootstrap_report
+from voxray.bootstrap import bootstrap_report, groups_per_class
 from voxray.checks import UserError
+
+CLASSES = ("negative", "positive")  # the names of targets 0 and 1 in a report's group counts
+NEEDS = {"sensitivity": ["positive"], "specificity": ["negative"]}  # every other metric needs both classes
 
 
 def decide(scores: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -115,6 +119,10 @@ def binary_metrics(
     """Sensitivity, specificity, precision, F1, F2, balanced accuracy of `decide(scores, threshold)`;
     threshold-free AUROC and AUPRC (average precision of the positive class).
 
+    A value a class the targets lack makes meaningless is NaN, not the 0 torchmetrics returns:
+    sensitivity, F1, F2 and AUPRC without positives, specificity without negatives, AUROC without
+    either; balanced accuracy is then the recall of the class present (the UAR's rule).
+
     Args:
         scores: (N,) probability of the positive class.
         targets: (N,) 0/1.
@@ -124,19 +132,22 @@ def binary_metrics(
     """
     t = targets.long()
     v = validate_args
+    n_pos = int(t.sum())
+    has_pos, has_neg = n_pos > 0, n_pos < len(t)
+    nan = float("nan")
     # integer predictions: torchmetrics applies its own `> threshold` to float inputs only
     pred = decide(scores, threshold).long()
-    sens = binary_recall(pred, t, validate_args=v)
-    spec = binary_specificity(pred, t, validate_args=v)
+    sens = float(binary_recall(pred, t, validate_args=v)) if has_pos else nan
+    spec = float(binary_specificity(pred, t, validate_args=v)) if has_neg else nan
     return {
-        "sensitivity": float(sens),
-        "specificity": float(spec),
+        "sensitivity": sens,
+        "specificity": spec,
         "precision": float(binary_precision(pred, t, validate_args=v)),
-        "f1": float(binary_f1_score(pred, t, validate_args=v)),
-        "f2": float(binary_fbeta_score(pred, t, beta=2.0, validate_args=v)),
-        "balanced_accuracy": float((sens + spec) / 2),
-        "auroc": float(binary_auroc(scores, t, validate_args=v)),
-        "auprc": float(binary_average_precision(scores, t, validate_args=v)),
+        "f1": float(binary_f1_score(pred, t, validate_args=v)) if has_pos else nan,
+        "f2": float(binary_fbeta_score(pred, t, beta=2.0, validate_args=v)) if has_pos else nan,
+        "balanced_accuracy": float(np.nanmean([sens, spec])),
+        "auroc": float(binary_auroc(scores, t, validate_args=v)) if has_pos and has_neg else nan,
+        "auprc": float(binary_average_precision(scores, t, validate_args=v)) if has_pos else nan,
     }
 
 
@@ -155,18 +166,24 @@ def binary_report(
         n_boot: bootstrap draws (1000).
         seed: seed of the draws (0).
 
-    Returns {"threshold": t, "confmat": [[tn, fp], [fn, tp]], "<metric>": value,
-    "<metric>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn}.
+    Returns {"threshold": t, "confmat": [[tn, fp], [fn, tp]], "<metric>": value (None where
+    undefined), "<metric>_ci95": [lo, hi], ..., "n_groups": G, "ci": how the intervals were drawn,
+    "groups_per_class": {"negative": G_0, "positive": G_1}}; an interval that needs a class of one
+    group is None, and "ci_undefined" names that class (`bootstrap_report`).
     """
     scores, targets = scores.cpu(), targets.long().cpu()
 
-    def stat(rows: np.ndarray) -> dict[str, float]:
+    def stat(rows: np.ndarray) -> dict[str, float | None]:
         idx = torch.from_numpy(rows)
-        t = targets[idx]
-        if t.min() == t.max():
-            return {}  # a draw with one class has no AUROC (only when a class has no majority group)
-        return binary_metrics(scores[idx], t, threshold, validate_args=False)
+        return _nan_as_none(binary_metrics(scores[idx], targets[idx], threshold, validate_args=False))
 
     confmat = binary_confusion_matrix(decide(scores, threshold).long(), targets)
+    point = _nan_as_none(binary_metrics(scores, targets, threshold))
+    counts = groups_per_class(targets.numpy(), groups, CLASSES)
     return {"threshold": threshold, "confmat": confmat.tolist()} | bootstrap_report(
-        binary_metrics(scores, targets, threshold), stat, targets.numpy(), groups, n_boot, seed)
+        point, stat, targets.numpy(), groups, n_boot, seed, counts, NEEDS)
+
+
+def _nan_as_none(metrics: dict[str, float]) -> dict[str, float | None]:
+    """An undefined metric (NaN) as None: the bootstrap skips it in a draw, metrics.json writes null."""
+    return {k: None if math.isnan(v) else v for k, v in metrics.items()}

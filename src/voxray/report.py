@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,12 +12,24 @@ import matplotlib.pyplot as plt
 from voxray.plots import confusion_figure
 
 
+def undefined_as_null(value: object) -> object:
+    """`value` with every NaN float (an undefined metric, e.g. the AUROC of one class) as None,
+    which JSON writes as null: NaN is no JSON value, and readers other than Python refuse it."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: undefined_as_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [undefined_as_null(v) for v in value]
+    return value
+
+
 def write_stage_report(
     metrics: dict, class_names: Sequence[str] | Mapping[str, Sequence[str]], out_dir: str | Path, stage: str,
     ckpt_path: str = "", epoch: int | None = None,
 ) -> Path:
-    """`<out_dir>/metrics.json` (scalars, per-class recall, confusion matrix; the checkpoint tested and
-    the epoch it was saved at) and
+    """`<out_dir>/metrics.json` (scalars, per-class recall, confusion matrix, null where undefined; the
+    checkpoint tested and the epoch it was saved at) and
     `<out_dir>/confusion_matrix_<stage>.png` (argmax decisions), plus for a screening model
     `confusion_matrix_<stage>_at_threshold.png` (its decisions); returns the JSON path.
 
@@ -29,7 +42,7 @@ def write_stage_report(
     joint = isinstance(class_names, Mapping)
     names = {t: list(c) for t, c in class_names.items()} if joint else list(class_names)
     payload = {"stage": stage, "checkpoint": str(ckpt_path), "epoch": epoch, "class_names": names, **metrics}
-    path.write_text(json.dumps(payload, indent=2))
+    path.write_text(json.dumps(undefined_as_null(payload), indent=2, allow_nan=False))
     if joint:
         figures = {f"confusion_matrix_{stage}_{t}.png": (metrics[f"{stage}/{t}/confmat"], c, f"{t}, argmax decision")
                    for t, c in names.items()}

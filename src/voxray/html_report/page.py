@@ -56,7 +56,7 @@ def _task_html(task: TaskView) -> str:
     calibration = _img(_save(fig, run, f"reliability_{tag}.png"), "reliability diagram")
     parts = [] if task.name is None else [
         f"<h2>Task: {escape(task.name)}</h2>",
-        metrics_html(task.metrics, task.prefix, f"Metrics, {task.name}", level=3)]
+        metrics_html(task.metrics, task.prefix, f"Metrics, {task.name}", level=3, unit=run.group_name)]
     ece_key, rows = "ece", ""
     if task.name is not None:
         ece_key = f"{task.name}/ece"
@@ -85,7 +85,7 @@ def render(run: RunFiles) -> str:
     """The page's HTML; writes its figures into `<run>/report/` as it goes."""
     s, tasks = run.stage, run.tasks
     names = [t.name for t in tasks if t.name is not None]
-    headline = metrics_html(run.metrics, s, f"Metrics, {s} split", skip=tuple(names))
+    headline = metrics_html(run.metrics, s, f"Metrics, {s} split", skip=tuple(names), unit=run.group_name)
     if names:
         headline += (f"<p>A joint run: {s}/uar is the mean of the tasks' UARs ({', '.join(map(escape, names))}); "
                      "each task's section below scores the rows that carry its label.</p>")

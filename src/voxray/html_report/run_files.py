@@ -51,6 +51,11 @@ class RunFiles:
         return int(found.group(1)) if found else None
 
     @property
+    def group_name(self) -> str:
+        """What the bootstrap resamples: test_predictions.csv's group column ("speaker", "patient")."""
+        return next((c for c in ("speaker", "patient") if c in self.predictions.columns), "group")
+
+    @property
     def tasks(self) -> list[TaskView]:
         """One view per task: a joint run's `class_names` map task -> classes, a single task's is a list."""
         names = self.metrics["class_names"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from voxray.bootstrap import why_undefined
+
 if TYPE_CHECKING:  # only for hints: sweep_page, which Hydra's callback imports in every run, needs no torch
     from voxray.html_report.run_files import RunFiles, TaskView
 
@@ -17,6 +19,7 @@ SETTINGS = ("seed", "optimized_metric", "tags", "data._target_", "data.root", "d
             "trainer.accelerator", "trainer.devices", "trainer.precision")
 DATA_FACTS = ("excluded", "rows_left_out", "ignored", "skipped_files", "skipped_list", "duplicate_groups",
               "duplicate_groups_across_splits", "patient_id_fallbacks", "group_check")
+REPORT_DICTS = ("groups_per_class", "ci_undefined")  # a report's own dicts, not blocks of metrics
 BLOCK_TITLES = {"at_0.5": "Decisions at p >= 0.5",
                 "speaker": "One decision per speaker (mean log-probability of their clips)"}
 
@@ -83,34 +86,56 @@ def data_html(run: RunFiles) -> str:
                       "<ul>" + "".join(facts) + "</ul>"])
 
 
-def _metric_rows(block: dict, prefix: str) -> list[list[str]]:
+def _ci_cell(block: dict, name: str, key: str, unit: str) -> str:
+    """The 95% CI cell of metric `name`: "[lo, hi]", "undefined (1 speaker in class m)" where a class
+    it needs has a single group, or empty where the metric has none."""
+    ci, too_few = block.get(f"{name}_ci95"), block.get("ci_undefined", {}).get(name)
+    if ci:
+        return f'<td data-key="{key}_ci95">[{number(ci[0])}, {number(ci[1])}]</td>'
+    if too_few:
+        return f'<td data-key="{key}_ci95">undefined ({escape(why_undefined(too_few, unit))})</td>'
+    return "<td></td>"
+
+
+def _metric_rows(block: dict, prefix: str, unit: str) -> list[list[str]]:
     rows = []
     for name, value in block.items():
         if name.endswith("_ci95") or isinstance(value, dict | list | str):
             continue
         key = f"{prefix}{name}"
-        ci = block.get(f"{name}_ci95")
-        ci_cell = f'<td data-key="{key}_ci95">[{number(ci[0])}, {number(ci[1])}]</td>' if ci else "<td></td>"
-        rows.append([f"<td>{escape(name)}</td>", f'<td data-key="{key}">{number(value)}</td>', ci_cell])
+        rows.append([f"<td>{escape(name)}</td>", f'<td data-key="{key}">{number(value)}</td>',
+                     _ci_cell(block, name, key, unit)])
     return rows
 
 
-def metrics_html(metrics: dict, prefix: str, title: str, level: int = 2, skip: tuple[str, ...] = ()) -> str:
+def _note(block: dict, unit: str) -> str:
+    """How a table's intervals were drawn, and how many groups each class has."""
+    note = escape(str(block.get("ci", "")))
+    counts = block.get("groups_per_class")
+    if counts:
+        per_class = ", ".join(f"{escape(c)} {n}" for c, n in counts.items())
+        note += f"{'. ' if note else ''}{unit.capitalize()}s per class: {per_class}."
+    return f"<p class='note'>{note}</p>"
+
+
+def metrics_html(metrics: dict, prefix: str, title: str, level: int = 2, skip: tuple[str, ...] = (),
+                 unit: str = "group") -> str:
     """Every scalar of metrics.json under `prefix` with its 95% CI: the prefix's own, then each block
-    (threshold, speakers), each with the note saying how its intervals were drawn; keys under
-    `<prefix>/<one of skip>/` (a joint run's tasks, in the headline) are left to their own section."""
+    (threshold, speakers), each with the note saying how its intervals were drawn and the groups
+    (`unit`: speaker, patient) of each class; keys under `<prefix>/<one of skip>/` (a joint run's
+    tasks, in the headline) are left to their own section."""
     top = {k.removeprefix(f"{prefix}/"): v for k, v in metrics.items()
            if k.startswith(f"{prefix}/") and k.removeprefix(f"{prefix}/").split("/")[0] not in skip}
     h, sub = f"h{level}", f"h{level + 1}"
     parts = [f"<{h}>{escape(title)}</{h}>", "<p>Argmax decisions, one per row (clip or film).</p>",
-             table(["metric", "value", "95% CI"], _metric_rows(top, f"{prefix}/")),
-             f"<p class='note'>{escape(str(top.get('ci', '')))}</p>"]
+             table(["metric", "value", "95% CI"], _metric_rows(top, f"{prefix}/", unit)), _note(top, unit)]
     for name, block in top.items():
-        if isinstance(block, dict):
+        if isinstance(block, dict) and name not in REPORT_DICTS:
             block_title = BLOCK_TITLES.get(name, name)
             if name == "at_threshold":  # chosen on validation, or set in the config
                 block_title = f"Decisions at the threshold {block.get('threshold_from', 'chosen on validation')}"
+            block_unit = "speaker" if name == "speaker" else unit  # the speaker block: one row per speaker
             parts += [f"<{sub}>{escape(block_title)}</{sub}>",
-                      table(["metric", "value", "95% CI"], _metric_rows(block, f"{prefix}/{name}/")),
-                      f"<p class='note'>{escape(str(block.get('ci', '')))}</p>"]
+                      table(["metric", "value", "95% CI"], _metric_rows(block, f"{prefix}/{name}/", block_unit)),
+                      _note(block, block_unit)]
     return "\n".join(parts)

@@ -218,7 +218,8 @@ class Classifier(L.LightningModule):
 
     def _joint_intervals(self, probs: torch.Tensor, targets: torch.Tensor, groups: np.ndarray | None) -> dict:
         """`test/uar_ci95` of a joint model's headline and its speaker block, from draws shared by the tasks."""
-        clips, people = mean_uar_reports([probs[:, t.columns] for t in self.tasks], targets, groups, self.n_boot)
+        clips, people = mean_uar_reports([probs[:, t.columns] for t in self.tasks], targets, groups, self.n_boot,
+                                         class_names=self.class_names)
         out = {f"test/{k}": v for k, v in clips.items() if k != "uar"}
         if people is not None and self.speaker_level:
             out["test/speaker"] = people
