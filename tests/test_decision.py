@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from voxray.decision import binary_metrics, binary_report, choose_threshold, decide
-from voxray.report import write_stage_report
+from voxray.report import write_json, write_stage_report
 
 
 def test_threshold_with_best_specificity_at_target_sensitivity() -> None:
@@ -115,3 +115,11 @@ def test_with_one_class_auroc_and_the_other_class_recall_are_undefined(tmp_path:
                                  ["normal", "pneumonia"], tmp_path, "test")
     saved = json.loads(written.read_text(), parse_constant=lambda c: pytest.fail(f"metrics.json holds {c}"))
     assert saved["test/auroc"] is None and saved["test/at_0.5"]["auroc"] is None
+
+
+def test_the_metrics_a_sweep_reads_hold_no_nan(tmp_path: Path) -> None:
+    """train_metrics.json (the last value of every scalar, what a sweep compares) writes an undefined
+    val/auroc as null, as metrics.json does: NaN is no JSON value."""
+    write_json(tmp_path / "train_metrics.json", {"val/auroc": float("nan"), "val/uar": 0.5})
+    saved = json.loads((tmp_path / "train_metrics.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert saved == {"val/auroc": None, "val/uar": 0.5}

@@ -24,6 +24,11 @@ def undefined_as_null(value: object) -> object:
     return value
 
 
+def write_json(path: Path, payload: dict) -> None:
+    """`payload` as indented JSON, undefined (NaN) values as null."""
+    path.write_text(json.dumps(undefined_as_null(payload), indent=2, allow_nan=False))
+
+
 def write_stage_report(
     metrics: dict, class_names: Sequence[str] | Mapping[str, Sequence[str]], out_dir: str | Path, stage: str,
     ckpt_path: str = "", epoch: int | None = None,
@@ -42,7 +47,7 @@ def write_stage_report(
     joint = isinstance(class_names, Mapping)
     names = {t: list(c) for t, c in class_names.items()} if joint else list(class_names)
     payload = {"stage": stage, "checkpoint": str(ckpt_path), "epoch": epoch, "class_names": names, **metrics}
-    path.write_text(json.dumps(undefined_as_null(payload), indent=2, allow_nan=False))
+    write_json(path, payload)
     if joint:
         figures = {f"confusion_matrix_{stage}_{t}.png": (metrics[f"{stage}/{t}/confmat"], c, f"{t}, argmax decision")
                    for t, c in names.items()}

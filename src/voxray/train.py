@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import lightning as L
@@ -14,7 +13,7 @@ from voxray.checkpoint_files import checkpoint_epoch
 from voxray.checks import check_resume
 from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
-from voxray.report import write_stage_report
+from voxray.report import write_json, write_stage_report
 from voxray.resume import RunCheckpoint, run_folder_of
 from voxray.tensorboard import log_hparams
 
@@ -70,6 +69,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
             write_report(out, model, datamodule)
     log_hparams(trainer.loggers, model.run_config, metrics)
     if trainer.is_global_zero:
-        (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        write_json(out / "train_metrics.json", dict(sorted(metrics.items())))
         rank_zero_info(f"best checkpoint: {best or 'none'}; outputs in {out}")
     return metrics
