@@ -16,11 +16,14 @@ FORMATS = ("onnx",)
 
 
 def example_input(run_cfg: DictConfig, batch: int = 2) -> torch.Tensor:
-    """Random raw inputs shaped like the training data (int16 waves or uint8 images)."""
+    """Random raw inputs shaped like the training data (int16 waves or uint8 images); a wave row i
+    holds (i + 1) / batch of the clip, zero-padded after it as the cache pads short speech."""
     data = run_cfg.data
     if "clean" in data:
         n = int(round(data.clean.sample_rate * data.clean.clip_seconds))
-        return torch.randint(-8000, 8000, (batch, n), dtype=torch.int16)
+        waves = torch.randint(-8000, 8000, (batch, n), dtype=torch.int16)
+        speech = torch.arange(n) < torch.arange(1, batch + 1)[:, None] * n // batch  # (batch, n)
+        return waves * speech
     return torch.randint(0, 256, (batch, data.image_size, data.image_size), dtype=torch.uint8)
 
 
