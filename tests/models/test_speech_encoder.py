@@ -255,7 +255,8 @@ def test_predict_and_onnx_export_from_a_voice_ssl_checkpoint(ssl_run: Path, tmp_
     export(compose_cfg("export", tmp_path / "onnx", tmp_path / "cache", [f"ckpt_path={ckpt}"]))
     meta = json.loads((tmp_path / "onnx" / "model.json").read_text())
     assert meta["onnxruntime_max_abs_diff"] < 1e-3 and meta["class_names"] == ["female", "male"]
-    assert meta["preparation"]["in_graph"].startswith("the network on the waveform")
+    assert meta["preparation"]["in_graph"] == ["int16 samples / 32768 to a float waveform",
+                                               "the network (SpeechEncoderClassifier) to logits"]
 
 
 def test_a_wavlm_checkpoint_says_why_it_cannot_be_exported(ssl_run: Path, tmp_path: Path) -> None:

@@ -38,6 +38,14 @@ class LogMel(nn.Module):
         )
         self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
 
+    def describe(self) -> str:
+        """This transform's settings, in words."""
+        m, top_db = self.mel, self.to_db.top_db
+        floor = f"floored {top_db:g} dB under the clip's peak" if top_db is not None else "no floor"
+        return (f"log-mel: {m.n_mels} Slaney mel bands ({m.f_min:g}-{m.mel_scale.f_max:g} Hz) of the "
+                f"{m.n_fft}-point power spectrum of {m.win_length}-sample Hann windows every "
+                f"{m.hop_length} samples, centred (reflect-padded ends), in dB, {floor}")
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) float waveform in [-1, 1] -> (B, 1, n_mels, T) dB."""
         # (B, 1, L) keeps the top_db floor per clip: AmplitudeToDB takes the max over the last
@@ -125,3 +133,17 @@ class VoiceFrontEnd(nn.Module):
             if self.training and self.augment and self.specaugment is not None:
                 x = self.specaugment(x)
             return x
+
+    def describe(self) -> list[str]:
+        """The steps of `forward` in evaluation (the exported graph), from this front end's own settings;
+        training-only augmentation (speed, channel, SpecAugment) is not among them."""
+        steps = [*self.waveform.describe(), self.logmel.describe()]
+        if self.utterance_norm:
+            steps.append("each mel band's mean over the speech frames subtracted (utterance normalisation)")
+        if self.pitch is not None:
+            steps.append(f"{self.pitch.describe()}, stacked under the mel bands")
+        steps.append(f"each of the {self.norm.num_features} rows standardised with the mean and variance "
+                     "of the training clips' speech frames")
+        steps.append("the frames centred after the speech's last non-zero sample set to 0 in every row "
+                     "(the network's time statistics leave them out)")
+        return steps

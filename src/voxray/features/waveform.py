@@ -45,6 +45,13 @@ class WaveformFrontEnd(nn.Module):
                     x = self.channel(x) * speech  # the padding stays digital silence
             return x
 
+    def describe(self) -> list[str]:
+        """The steps of `forward` in evaluation (the exported graph); training-only augmentation is not among them."""
+        steps = ["int16 samples / 32768 to a float waveform"]
+        if self.repeat_pad:
+            steps.append("the speech (up to its last non-zero sample) repeated over the zero padding after it")
+        return steps
+
 
 def repeat_pad(x: torch.Tensor) -> torch.Tensor:
     """(B, L) clips zero-padded at the end -> each clip's samples up to its last non-zero one,
