@@ -106,8 +106,8 @@ def test_the_gender_window_resolves_the_harmonics_of_a_low_voice() -> None:
 
 
 def test_repeat_pad_gives_a_short_clip_the_image_of_the_same_voice_held_longer() -> None:
-    """In the cache a 0.6-s clip is followed by 2.4 s of zeros: its mean log-mel per band is mostly
-    the silence floor, far from the same voice's over 3 s. Repeated over the padding, it is not."""
+    """In the cache a 0.6-s clip is followed by 2.4 s of zeros: a mean over all its frames per band
+    is mostly padding, far from the same voice's over 3 s. Repeated over the padding, it is not."""
     voice = tone(150.0, 3.0, lead=0.0)
     short = np.concatenate([voice[:9600], np.zeros(48000 - 9600)])
     wave = torch.from_numpy((np.stack([voice, short, np.zeros_like(voice)]) * 32767).astype(np.int16))

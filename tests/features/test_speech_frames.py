@@ -71,6 +71,18 @@ def test_the_pitch_rows_reach_the_head_as_the_same_statistics_at_any_length() ->
     assert (short - long).abs().max() < 0.02 * long.abs().max(), float((short - long).abs().max() / long.abs().max())
 
 
+def test_the_per_row_normalisation_learns_from_the_speech_frames() -> None:
+    """After one batch of 0.8 s or 2.8 s of one steady voice, the rows' running means agree (in dB,
+    0.1 of the batch's: batch norm's momentum) and no variance holds the padding's silence floor."""
+    stats = {}
+    for seconds in (0.8, 2.8):
+        fe = VoiceFrontEnd(LogMel(n_mels=32, hop_length=HOP)).train()
+        fe(_int16(_padded(_voice(), seconds)))
+        stats[seconds] = fe.norm.running_mean, fe.norm.running_var
+    assert (stats[0.8][0] - stats[2.8][0]).abs().max() < 0.05 and stats[2.8][0].abs().max() > 1
+    assert stats[0.8][1].max() < 1.5 and stats[2.8][1].max() < 1.5  # from 1: 0.9 x 1 + 0.1 x the batch's
+
+
 def test_the_network_does_not_see_how_much_padding_follows_the_speech() -> None:
     """Frames that are 0 in every row are the front end's padding: the same speech followed by 16
     or by 112 of them gives the same logits."""

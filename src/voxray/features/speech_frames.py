@@ -48,8 +48,9 @@ class SpeechNorm(nn.BatchNorm1d):
     """Per-row standardisation (batch norm over the F axis, no affine) with statistics of speech frames only.
 
     Training normalises with the mean and variance of the batch's speech frames and keeps running
-    averages of them; evaluation uses those. Padding frames come out as 0. Same state as
-    `nn.BatchNorm2d(num_features, affine=False)`. Args: num_features (rows F).
+    averages of them (momentum and unbiased variance as `nn.BatchNorm2d`); evaluation uses those.
+    Padding frames come out as 0. Weighted sums, not boolean indexing: no wait for the host on a
+    GPU. Same state as `nn.BatchNorm2d(num_features, affine=False)`. Args: num_features (rows F).
     """
 
     def __init__(self, num_features: int) -> None:
@@ -57,11 +58,17 @@ class SpeechNorm(nn.BatchNorm1d):
 
     def forward(self, x: torch.Tensor, speech: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """(B, C, F, T) and (B, T) bool -> (B, C, F, T), 0 at the frames that are not speech."""
-        frames = x.permute(0, 3, 1, 2)  # (B, T, C, F)
-        if self.training:
-            picked = frames[speech]  # (N, C, F): every speech frame of the batch
-            out = torch.zeros_like(frames)
-            out[speech] = super().forward(picked.flatten(0, 1)).view_as(picked)
-        else:
-            out = super().forward(frames.flatten(0, 2)).view_as(frames) * speech[:, :, None, None]
-        return out.permute(0, 2, 3, 1)
+        m = speech.to(x.dtype)[:, None, None, :]  # (B, 1, 1, T)
+        if not self.training:
+            return nn.functional.batch_norm(x.transpose(1, 2), self.running_mean, self.running_var,
+                                            eps=self.eps).transpose(1, 2) * m
+        n = (m.sum() * x.shape[1]).clamp_min(1)  # speech frames x channels: values per row
+        mean = (x * m).sum(dim=(0, 1, 3)) / n  # (F,)
+        centred = (x - mean[:, None]) * m
+        var = (centred**2).sum(dim=(0, 1, 3)) / n  # (F,), biased, as batch norm normalises with
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            self.running_mean.lerp_(mean, factor)
+            self.running_var.lerp_(var * n / (n - 1).clamp_min(1), factor)
+        return centred / (var[:, None] + self.eps).sqrt()
