@@ -145,5 +145,5 @@ class VoiceFrontEnd(nn.Module):
         steps.append(f"each of the {self.norm.num_features} rows standardised with the mean and variance "
                      "of the training clips' speech frames")
         steps.append("the frames centred after the speech's last non-zero sample set to 0 in every row "
-                     "(the network's time statistics leave them out)")
+                     "(MelCNN's time statistics leave such frames out)")
         return steps
