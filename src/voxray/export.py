@@ -16,17 +16,20 @@ FORMATS = ("onnx",)
 
 
 def example_input(run_cfg: DictConfig, batch: int = 2) -> torch.Tensor:
-    """Random raw inputs shaped like the training data (int16 waves or uint8 images)."""
+    """Random raw inputs shaped like the training data (int16 waves or uint8 images); a wave row i
+    holds (i + 1) / batch of the clip, zero-padded after it as the cache pads short speech."""
     data = run_cfg.data
     if "clean" in data:
         n = int(round(data.clean.sample_rate * data.clean.clip_seconds))
-        return torch.randint(-8000, 8000, (batch, n), dtype=torch.int16)
+        waves = torch.randint(-8000, 8000, (batch, n), dtype=torch.int16)
+        speech = torch.arange(n) < torch.arange(1, batch + 1)[:, None] * n // batch  # (batch, n)
+        return waves * speech
     return torch.randint(0, 256, (batch, data.image_size, data.image_size), dtype=torch.uint8)
 
 
-def preparation_steps(run_cfg: DictConfig) -> dict:
+def preparation_steps(run_cfg: DictConfig, in_graph: list[str]) -> dict:
     """What a caller must do to a file before the graph (`voxray.data.audio.load_clip` or
-    `voxray.data.xray_images.load_xray`), and what the graph does itself."""
+    `voxray.data.xray_images.load_xray`), and `in_graph`, what the graph does itself."""
     data = run_cfg.data
     if "clean" in data:
         clean = data.clean
@@ -36,17 +39,16 @@ def preparation_steps(run_cfg: DictConfig) -> dict:
             "denoise": "noisereduce, non-stationary" if clean.denoise else None,
             "trim_top_db": clean.trim_top_db, "min_seconds": clean.min_seconds,
             "clip_seconds": clean.clip_seconds,
-            "crop": "the centre clip_seconds of the trimmed clip; a shorter one zero-padded at the end",
+            "crop": "the centre clip_seconds of the trimmed clip; a shorter one zero-padded at the end "
+                    "(the graph takes the speech to end at the last non-zero sample)",
             "scale": "peak-normalised to 0.89 (-1 dBFS), then int16",
-            "in_graph": _voice_graph(run_cfg.model.frontend),
+            "in_graph": in_graph,
         }
-    frontend = run_cfg.model.frontend
     return {
         "decode": "grayscale; 16-bit and DICOM sources mapped from their [min, max] to 0..255",
         "letterbox": True, "image_size": data.image_size,
         "crop": "none before the graph",
-        "in_graph": f"centre crop of {frontend.crop_fraction} of the side, resized to {frontend.crop_size}, "
-                    "normalised as the backbone's weights expect, network",
+        "in_graph": in_graph,
     }
 
 
@@ -76,7 +78,7 @@ def export(cfg: DictConfig) -> Path:
     max_diff = check_onnx(model, path, example_input(run_cfg, batch=3))
     meta = {
         "input": {"dtype": str(x.dtype).removeprefix("torch."), "shape": ["batch", *x.shape[1:]]},
-        "preparation": preparation_steps(run_cfg),
+        "preparation": preparation_steps(run_cfg, graph_steps(model)),
         "class_names": model.class_names,
         "threshold": float(model.threshold) if model.decision else None,
         "positive_class": model.class_names[model.positive] if model.decision else None,
@@ -92,16 +94,10 @@ def export(cfg: DictConfig) -> Path:
     return path
 
 
-def _voice_graph(frontend: DictConfig) -> str:
-    """What a voice model's graph computes from the int16 clip."""
-    steps = ["the speech repeated over the zero padding"] if frontend.get("repeat_pad") else []
-    if "logmel" not in frontend:
-        steps.append("the network on the waveform (a speech encoder with its head)")
-    elif frontend.get("pitch"):
-        steps += ["log-mel and periodicity (pitch) rows", "per-row normalisation", "network"]
-    else:
-        steps += ["log-mel", "per-mel-bin normalisation", "network"]
-    return ", ".join(steps)
+def graph_steps(model: torch.nn.Module) -> list[str]:
+    """What the exported graph computes from its input, step by step: the front end's own description
+    (`describe()`, from its configured modules), then the network."""
+    return [*model.frontend.describe(), f"the network ({type(model.net).__name__}) to logits"]
 
 
 def _decision_rule(model: torch.nn.Module) -> str:

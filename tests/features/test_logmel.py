@@ -12,6 +12,7 @@ from voxray.export import check_onnx
 from voxray.features.channel import ChannelAugment
 from voxray.features.logmel import LogMel, SpecAugment, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
+from voxray.models.mel_cnn import MelCNN
 from tests.conftest import tone
 
 
@@ -105,8 +106,8 @@ def test_the_gender_window_resolves_the_harmonics_of_a_low_voice() -> None:
 
 
 def test_repeat_pad_gives_a_short_clip_the_image_of_the_same_voice_held_longer() -> None:
-    """In the cache a 0.6-s clip is followed by 2.4 s of zeros: its mean log-mel per band is mostly
-    the silence floor, far from the same voice's over 3 s. Repeated over the padding, it is not."""
+    """In the cache a 0.6-s clip is followed by 2.4 s of zeros: a mean over all its frames per band
+    is mostly padding, far from the same voice's over 3 s. Repeated over the padding, it is not."""
     voice = tone(150.0, 3.0, lead=0.0)
     short = np.concatenate([voice[:9600], np.zeros(48000 - 9600)])
     wave = torch.from_numpy((np.stack([voice, short, np.zeros_like(voice)]) * 32767).astype(np.int16))
@@ -118,15 +119,18 @@ def test_repeat_pad_gives_a_short_clip_the_image_of_the_same_voice_held_longer()
     assert gaps[False] > 20 and gaps[True] < 1.0, gaps
 
 
-@pytest.mark.parametrize("option", ["pitch", "repeat_pad"])
+@pytest.mark.parametrize("option", ["pitch", "repeat_pad", "utterance_norm"])
 def test_front_end_options_export_to_onnx(tmp_path: Path, option: str) -> None:
-    """Exported with two full clips, the graph matches PyTorch on three of other lengths."""
-    options = {"pitch": Periodicity(hop_length=320)} if option == "pitch" else {"repeat_pad": True}
-    fe = VoiceFrontEnd(LogMel(n_mels=32, hop_length=320), **options).eval()
+    """Front end and network exported with two full clips: the graph matches PyTorch on a full clip,
+    short and long speech zero-padded after it, and a silent clip (the speech frames found in-graph)."""
+    options = {"pitch": {"pitch": Periodicity(hop_length=320)}, "repeat_pad": {"repeat_pad": True},
+               "utterance_norm": {"utterance_norm": True}}[option]
+    fe = VoiceFrontEnd(LogMel(n_mels=32, hop_length=320), **options)
+    model = torch.nn.Sequential(fe, MelCNN(2, channels=(8, 16), head_rows=64 if option == "pitch" else 0)).eval()
     voice = tone(150.0, 2.5)[:48000]
-    clips = np.stack([voice] + [np.where(np.arange(48000) < n, voice, 0) for n in (12000, 30000)])
+    clips = np.stack([voice] + [np.where(np.arange(48000) < n, voice, 0) for n in (12000, 30000, 0)])
     waves = torch.from_numpy((clips * 30000).astype(np.int16))
-    path = tmp_path / "frontend.onnx"
-    torch.onnx.export(fe, (waves[:1].repeat(2, 1),), str(path), input_names=["input"], dynamo=True,
+    path = tmp_path / "model.onnx"
+    torch.onnx.export(model, (waves[:1].repeat(2, 1),), str(path), input_names=["input"], dynamo=True,
                       dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=64)},), external_data=False)
-    assert check_onnx(fe, path, waves, atol=1e-3) < 1e-3
+    assert check_onnx(model, path, waves, atol=1e-3) < 1e-3

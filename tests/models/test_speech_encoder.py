@@ -175,6 +175,37 @@ def test_a_frozen_encoder_hands_the_head_the_same_features_twice(tmp_path: Path)
         assert not all(torch.equal(a, b) for a, b in zip(layers(), layers()))  # fine-tuning keeps its dropout
 
 
+@pytest.mark.parametrize("pooling", ["stats", "attentive"])
+def test_the_head_pools_over_the_speech_frames_only(pooling: str) -> None:
+    """1 s of speech zero-padded to 3 s: the pooled statistics are those of the frames whose
+    receptive field lies inside the speech, whatever frames follow them."""
+    torch.manual_seed(0)
+    net = encoder(None, pooling=pooling).eval()
+    seen = []
+    net.head.pool.register_forward_hook(lambda m, inp, out: seen.append((inp[0], out)))
+    voice = torch.from_numpy(tone(150.0, 1.0, lead=0.0)[:16000])
+    net(torch.cat([voice, torch.zeros(32000)])[None])
+    frames, out = seen[0]
+    n = 16000
+    for _, kernel, stride in TINY["extractor_conv_layer_config"]:
+        n = (n - kernel) // stride + 1
+    assert frames.shape[1] > n + 50
+    torch.testing.assert_close(out, net.head.pool(frames[:, :n]))
+
+
+def test_the_waveform_is_standardised_over_its_speech() -> None:
+    """Encoders trained on standardised clips get the speech at zero mean and unit variance, as if
+    it had no padding, and the padding stays 0."""
+    net = encoder(None).eval()
+    net.normalize_waveform = True
+    seen = []
+    net.feature_extractor.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    voice = torch.from_numpy(tone(150.0, 1.0, lead=0.0)[:16000]) + 0.05
+    net(torch.cat([voice, torch.zeros(32000)])[None])
+    torch.testing.assert_close(seen[0][0, :16000], torch.nn.functional.layer_norm(voice, (16000,)))
+    assert torch.equal(seen[0][0, 16000:], torch.zeros(32000))
+
+
 # The voice_ssl experiment in about 25 s: the tiny Common Voice folder of conftest (12 speakers), a
 # tiny wav2vec 2.0 from a file, the head alone for epoch 0, the encoder from epoch 1 (a higher rate
 # than the default 1e-3: a random "pretrained" encoder gives the head weaker features than a real one).
@@ -224,7 +255,8 @@ def test_predict_and_onnx_export_from_a_voice_ssl_checkpoint(ssl_run: Path, tmp_
     export(compose_cfg("export", tmp_path / "onnx", tmp_path / "cache", [f"ckpt_path={ckpt}"]))
     meta = json.loads((tmp_path / "onnx" / "model.json").read_text())
     assert meta["onnxruntime_max_abs_diff"] < 1e-3 and meta["class_names"] == ["female", "male"]
-    assert meta["preparation"]["in_graph"].startswith("the network on the waveform")
+    assert meta["preparation"]["in_graph"] == ["int16 samples / 32768 to a float waveform",
+                                               "the network (SpeechEncoderClassifier) to logits"]
 
 
 def test_a_wavlm_checkpoint_says_why_it_cannot_be_exported(ssl_run: Path, tmp_path: Path) -> None:

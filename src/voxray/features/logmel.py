@@ -7,6 +7,7 @@ import torchaudio
 from torch import nn
 
 from voxray.features.periodicity import Periodicity
+from voxray.features.speech_frames import SpeechNorm, masked_mean, speech_frames, speech_length
 from voxray.features.waveform import WaveformFrontEnd
 
 
@@ -36,6 +37,14 @@ class LogMel(nn.Module):
             norm="slaney", mel_scale="slaney",
         )
         self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
+
+    def describe(self) -> str:
+        """This transform's settings, in words."""
+        m, top_db = self.mel, self.to_db.top_db
+        floor = f"floored {top_db:g} dB under the clip's peak" if top_db is not None else "no floor"
+        return (f"log-mel: {m.n_mels} Slaney mel bands ({m.f_min:g}-{m.mel_scale.f_max:g} Hz) of the "
+                f"{m.n_fft}-point power spectrum of {m.win_length}-sample Hann windows every "
+                f"{m.hop_length} samples, centred (reflect-padded ends), in dB, {floor}")
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) float waveform in [-1, 1] -> (B, 1, n_mels, T) dB."""
@@ -73,13 +82,17 @@ class VoiceFrontEnd(nn.Module):
         specaugment: `SpecAugment` settings, or None for no masking.
         channel: waveform augmentation (`voxray.features.channel.ChannelAugment`: room, microphone,
             band limit, codec, noise, level), or None for none.
-        utterance_norm: subtract each clip's mean log-mel over time, per mel band (cepstral mean
-            normalisation): a fixed channel colour is a constant offset there (False).
+        utterance_norm: subtract each clip's mean log-mel over its speech frames, per mel band
+            (cepstral mean normalisation): a fixed channel colour is a constant offset there (False).
         augment: apply channel augmentation, speed and SpecAugment in training (True); False for debug=overfit.
         speed: speed perturbation in training (`voxray.features.speed.SpeedPerturb`), or None (`WaveformFrontEnd`'s).
         pitch: `voxray.features.periodicity.Periodicity` rows stacked under the mel bands (after
             `utterance_norm`, which would erase a speaker's steady pitch), or None for the mel alone.
         repeat_pad: a short clip's speech repeated over its zero padding (`WaveformFrontEnd`'s).
+
+    Every statistic over time (the utterance mean, the per-row normalisation) is over the speech
+    frames only (`voxray.features.speech_frames`), and the frames after the speech leave as 0 in
+    every row: the cue that lets a network pool over the speech alone (`MelCNN`).
     """
 
     def __init__(
@@ -96,7 +109,7 @@ class VoiceFrontEnd(nn.Module):
         self.utterance_norm, self.augment = utterance_norm, augment
         # Per-row standardisation learnt from the data (running stats), as in PANNs' bn0:
         # no dataset statistics pass is needed and the constants travel in the checkpoint.
-        self.norm = nn.BatchNorm2d(logmel.mel.n_mels + (pitch.n_bins if pitch is not None else 0), affine=False)
+        self.norm = SpeechNorm(logmel.mel.n_mels + (pitch.n_bins if pitch is not None else 0))
 
     def adapt_to(self, net: nn.Module) -> None:
         """Refuse a network whose head rows (`MelCNN(head_rows=...)`, which skip its convolutions)
@@ -107,15 +120,30 @@ class VoiceFrontEnd(nn.Module):
                              "model.frontend.pitch sets them) or 0")
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, L) int16 -> (B, 1, F, T) float32: F = n_mels (+ the pitch rows)."""
+        """(B, L) int16 -> (B, 1, F, T) float32: F = n_mels (+ the pitch rows); frames after the speech 0."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            y = self.waveform(wave)  # (B, L)
+            y = self.waveform(wave)  # (B, L), zeros after the speech in training too
             x = self.logmel(y)  # (B, 1, n_mels, T)
+            speech = speech_frames(speech_length(y), y.shape[1], self.logmel.mel.hop_length, x.shape[-1])  # (B, T)
             if self.utterance_norm:
-                x = x - x.mean(dim=-1, keepdim=True)
+                x = x - masked_mean(x, speech)
             if self.pitch is not None:
                 x = torch.cat([x, self.pitch(y)], dim=2)  # (B, 1, n_mels + n_bins, T)
-            x = self.norm(x.transpose(1, 2)).transpose(1, 2)  # BN over the F axis
+            x = self.norm(x, speech)  # per row; padding frames 0
             if self.training and self.augment and self.specaugment is not None:
                 x = self.specaugment(x)
             return x
+
+    def describe(self) -> list[str]:
+        """The steps of `forward` in evaluation (the exported graph), from this front end's own settings;
+        training-only augmentation (speed, channel, SpecAugment) is not among them."""
+        steps = [*self.waveform.describe(), self.logmel.describe()]
+        if self.utterance_norm:
+            steps.append("each mel band's mean over the speech frames subtracted (utterance normalisation)")
+        if self.pitch is not None:
+            steps.append(f"{self.pitch.describe()}, stacked under the mel bands")
+        steps.append(f"each of the {self.norm.num_features} rows standardised with the mean and variance "
+                     "of the training clips' speech frames")
+        steps.append("the frames centred after the speech's last non-zero sample set to 0 in every row "
+                     "(MelCNN's time statistics leave such frames out)")
+        return steps

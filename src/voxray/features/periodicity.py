@@ -49,6 +49,7 @@ class Periodicity(nn.Module):
             raise ValueError(f"win_length={win_length} holds under two periods of fmin={fmin} Hz; "
                              f"use at least {int(np.ceil(2 * sample_rate / fmin))} samples")
         self.hop_length, self.win_length, self.n_bins = hop_length, win_length, n_bins
+        self.fmin, self.fmax = fmin, fmax
         # twice the frame: zero padding makes the DFT's circular autocorrelation the linear one
         self.n_fft = 2 * win_length
         lags = sample_rate / np.geomspace(fmin, fmax, n_bins)  # (n_bins,) samples, long to short
@@ -60,6 +61,11 @@ class Periodicity(nn.Module):
         self.register_buffer("window", torch.hann_window(win_length))
         self.register_buffer("cosines", torch.from_numpy(cosines).float())
         self.register_buffer("window_acf", torch.from_numpy(window_acf[1:] / window_acf[0]).float())
+
+    def describe(self) -> str:
+        """This transform's settings, in words."""
+        return (f"{self.n_bins} periodicity (pitch) rows: each {self.win_length}-sample Hann frame's "
+                f"autocorrelation, normalised, at the periods of {self.fmin:g}-{self.fmax:g} Hz (log-spaced)")
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, L) float waveform -> (B, 1, n_bins, T) with T = 1 + L // hop_length, rows low to high pitch."""

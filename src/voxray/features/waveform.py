@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from voxray.features.speech_frames import speech_length
+
 
 class WaveformFrontEnd(nn.Module):
     """int16 waveform batch -> float32 waveform; a new speaker speed and recording channel per clip in training.
@@ -17,6 +19,9 @@ class WaveformFrontEnd(nn.Module):
         speed: speed perturbation (`voxray.features.speed.SpeedPerturb`), applied before the channel, or None.
         repeat_pad: fill the zeros after a short clip's speech with repeats of it, in training and
             evaluation alike (False: the cache's zero padding stays).
+
+    The samples after a clip's speech stay 0 through the channel augmentation, as at test: no reverb
+    tail or noise there, and the speech ends where the statistics downstream take it to end.
     """
 
     def __init__(
@@ -36,18 +41,25 @@ class WaveformFrontEnd(nn.Module):
                 if self.speed is not None:
                     x = self.speed(x)  # the voice first, then the room and microphone it is heard through
                 if self.channel is not None:
-                    x = self.channel(x)
+                    speech = torch.arange(x.shape[1], device=x.device) < speech_length(x)[:, None]  # (B, L)
+                    x = self.channel(x) * speech  # the padding stays digital silence
             return x
+
+    def describe(self) -> list[str]:
+        """The steps of `forward` in evaluation (the exported graph); training-only augmentation is not among them."""
+        steps = ["int16 samples / 32768 to a float waveform"]
+        if self.repeat_pad:
+            steps.append("the speech (up to its last non-zero sample) repeated over the zero padding after it")
+        return steps
 
 
 def repeat_pad(x: torch.Tensor) -> torch.Tensor:
     """(B, L) clips zero-padded at the end -> each clip's samples up to its last non-zero one,
     repeated to fill L (the "wrap" padding of speaker-recognition training, e.g. voxceleb_trainer).
 
-    In the cache a short clip's speech is followed by digital silence; time pooling and a clip's
-    mean spectrum then mix in a share of silence that grows as the clip shortens, and the silence
-    gets channel noise in training but none at test.
+    In the cache a short clip's speech is followed by digital silence; repeated, the speech fills
+    the row, and a network sees as much of the voice from a short clip as from a long one.
     """
     idx = torch.arange(x.shape[1], device=x.device)
-    length = ((x != 0) * (idx + 1)).amax(dim=1, keepdim=True).clamp_min(1)  # (B, 1); 1 for an all-zero clip
+    length = speech_length(x).clamp_min(1)[:, None]  # (B, 1); 1 for an all-zero clip
     return x.gather(1, idx % length)

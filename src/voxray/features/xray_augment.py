@@ -72,6 +72,19 @@ class XrayFrontEnd(nn.Module):
             cfg = timm.data.resolve_model_data_config(net)
             self._set_norm(cfg["mean"], cfg["std"])
 
+    def describe(self) -> list[str]:
+        """The steps of `forward` in evaluation (the exported graph), from this front end's settings;
+        the training augmentation is not among them."""
+        mean = [round(v, 4) for v in self.mean.flatten().tolist()]
+        std = [round(v, 4) for v in self.std.flatten().tolist()]
+        steps = ["uint8 / 255 to float",
+                 f"the centre {self.crop_fraction:g} of each side, resampled bilinearly to "
+                 f"{self.crop_size}x{self.crop_size}"]
+        if self.in_chans == 3:
+            steps.append("the gray channel repeated to 3")
+        steps.append(f"(x - mean) / std with mean {mean}, std {std}")
+        return steps
+
     def _theta(self, b: int, device: torch.device) -> torch.Tensor:
         """Per-example affine matrices (B, 2, 3) in normalised coordinates."""
         def uniform(lo: float, hi: float) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""A compact CNN for log-mel images: conv-BN-ReLU blocks, then mean+max pooling over time
-that keeps a few frequency bands (pitch and formant positions carry age and sex)."""
+"""A compact CNN for log-mel images: conv-BN-ReLU blocks, then mean+max pooling over the speech
+frames that keeps a few frequency bands (pitch and formant positions carry age and sex)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from voxray.features.speech_frames import nonzero_frames
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -34,6 +36,9 @@ class MelCNN(nn.Module):
         head_rows: the input's last rows that skip the convolutions and reach the head as their mean
             and max over time (0: none), e.g. the front end's pitch rows: a clip's pitch profile is
             global evidence the conv stack's four bands would blur.
+
+    The time statistics leave out the frames that are 0 in every row: the zero padding after a
+    clip's speech as `VoiceFrontEnd` hands it over (and, in training, SpecAugment's time masks).
     """
 
     def __init__(
@@ -49,16 +54,24 @@ class MelCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, F, T) -> (B, num_classes); the last `head_rows` of F go straight to the head."""
+        speech = nonzero_frames(x)  # (B, T)
         if self.head_rows:
             x, rows = x[:, :, :-self.head_rows], x[:, :, -self.head_rows:]  # rows: (B, C, head_rows, T)
         x = self.features(x)  # (B, C', F', T')
-        x = nn.functional.adaptive_avg_pool1d(_time_stats(x), self.freq_bands).flatten(1)  # (B, 2C' bands)
+        # each pooled frame weighted by its share of speech frames, as the blocks' 2x2 pools cover them
+        weights = nn.functional.avg_pool1d(speech[:, None], 2 ** len(self.features))[:, 0]  # (B, T')
+        x = nn.functional.adaptive_avg_pool1d(_time_stats(x, weights), self.freq_bands).flatten(1)  # (B, 2C' bands)
         if self.head_rows:
-            x = torch.cat([x, _time_stats(rows).flatten(1)], dim=1)  # + (B, 2C head_rows)
+            x = torch.cat([x, _time_stats(rows, speech).flatten(1)], dim=1)  # + (B, 2C head_rows)
         return self.head(x)
 
 
-def _time_stats(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, F, T) -> (B, 2C, F): mean over time summarises the voice, max catches short cues.
-    (A global frequency mean afterwards would forget where the harmonics and formants sit.)"""
-    return torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1)
+def _time_stats(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, T) and (B, T) frame weights -> (B, 2C, F): the weighted mean over time summarises
+    the voice, the max over the weighted frames catches short cues. (A global frequency mean
+    afterwards would forget where the harmonics and formants sit.)"""
+    weights = torch.where(weights.sum(dim=1, keepdim=True) > 0, weights, 1.0)  # none left: every frame
+    w = weights[:, None, None, :]  # (B, 1, 1, T)
+    mean = (x * w).sum(dim=3) / w.sum(dim=3)
+    peak = x.masked_fill(w == 0, float("-inf")).amax(dim=3)
+    return torch.cat([mean.to(x.dtype), peak], dim=1)

@@ -1,7 +1,8 @@
 """A pretrained speech encoder (torchaudio's wav2vec 2.0, HuBERT, WavLM) with a SUPERB-style head.
 
 Waveform -> convolutional feature extractor -> transformer layers -> a learned softmax-weighted sum
-of the layers' outputs (Yang et al., 2021, SUPERB) -> mean + std pooling over time -> small MLP.
+of the layers' outputs (Yang et al., 2021, SUPERB) -> mean + std pooling over the speech's frames
+-> small MLP.
 Weights come from torchaudio's download or a local file, never silently random.
 """
 
@@ -18,6 +19,7 @@ from torch import nn
 from torchaudio.pipelines import Wav2Vec2ASRBundle, Wav2Vec2Bundle
 
 from voxray.checks import PretrainedWeightsUnavailable, UserError, server_answers
+from voxray.features.speech_frames import speech_length
 
 # where torchaudio's bundles download from when their path is a bare file name
 MODELS_URL = "https://download.pytorch.org/torchaudio/models"
@@ -41,13 +43,18 @@ class StatsPool(nn.Module):
         super().__init__()
         self.attention = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1)) if attentive else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) -> (B, 2D) in fp32: bf16 loses the variance of features with a large mean."""
+    def forward(self, x: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, D) and (B,) frames of speech at the start (None: all T) -> (B, 2D) in fp32: bf16
+        loses the variance of features with a large mean. A clip with 0 speech frames pools all T."""
         x = x.float()
+        valid = torch.ones_like(x[..., 0], dtype=torch.bool)  # (B, T)
+        if frames is not None:
+            valid = torch.arange(x.shape[1], device=x.device) < frames[:, None]
+            valid = valid | ~valid.any(dim=1, keepdim=True)
         if self.attention is None:
-            w = torch.full_like(x[..., :1], 1.0 / x.shape[1])  # (B, T, 1)
+            w = valid.float()[..., None] / valid.sum(dim=1)[:, None, None]  # (B, T, 1)
         else:
-            w = self.attention(x).float().softmax(dim=1)  # (B, T, 1)
+            w = self.attention(x).float().masked_fill(~valid[..., None], float("-inf")).softmax(dim=1)  # (B, T, 1)
         mean = (w * x).sum(1)  # (B, D)
         std = ((w * x * x).sum(1) - mean**2).clamp_min(1e-6).sqrt()
         return torch.cat([mean, std], dim=1)
@@ -74,12 +81,12 @@ class LayerMixHead(nn.Module):
         """(num_layers,) non-negative, summing to 1."""
         return self.layer_logits.softmax(dim=0)
 
-    def forward(self, layers: list[torch.Tensor]) -> torch.Tensor:
-        """num_layers x (B, T, D) -> (B, num_classes)."""
+    def forward(self, layers: list[torch.Tensor], frames: torch.Tensor | None = None) -> torch.Tensor:
+        """num_layers x (B, T, D) and (B,) speech frames (None: all) -> (B, num_classes)."""
         # each layer standardised first (as s3prl's featurizer does): their scales differ by 10x and more
         stacked = torch.stack([F.layer_norm(h, h.shape[-1:]) for h in layers])  # (N, B, T, D)
         mixed = (self.layer_weights().to(stacked.dtype)[:, None, None, None] * stacked).sum(0)  # (B, T, D)
-        return self.mlp(self.pool(mixed))
+        return self.mlp(self.pool(mixed, frames))
 
 
 class SpeechEncoderClassifier(nn.Module):
@@ -156,15 +163,30 @@ class SpeechEncoderClassifier(nn.Module):
         return self.head
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, L) float waveform in [-1, 1] -> (B, num_classes)."""
+        """(B, L) float waveform in [-1, 1], zeros after the speech -> (B, num_classes).
+
+        The head pools over the frames whose receptive field lies inside the speech (up to its last
+        non-zero sample); the encoder itself sees the padding, as pretrained models without an
+        attention mask do."""
         # the convolutions on raw samples run in fp32, as fairseq keeps their GroupNorm in fp32:
         # the first layer's statistics over a whole clip are where half precision goes wrong
         with torch.autocast(device_type=wave.device.type, enabled=False):
             x = wave.float()
+            length = speech_length(x)  # (B,)
             if self.normalize_waveform:
-                x = F.layer_norm(x, x.shape[-1:])  # per clip (torchaudio's wrapper normalises the whole batch)
-            x, _ = self.feature_extractor(x, None)  # (B, T, C)
-        return self.head(self.encoder.extract_features(x, None))  # layers of (B, T, D) -> (B, k)
+                x = _standardise_speech(x, length)
+            x, frames = self.feature_extractor(x, length)  # (B, T, C), (B,) frames inside the speech
+        return self.head(self.encoder.extract_features(x, None), frames)  # layers of (B, T, D) -> (B, k)
+
+
+def _standardise_speech(x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """(B, L) -> each clip's speech at zero mean and unit variance, its padding still 0 (per clip:
+    torchaudio's wrapper normalises the whole batch, padding included)."""
+    speech = (torch.arange(x.shape[1], device=x.device) < length[:, None]).float()  # (B, L)
+    n = speech.sum(dim=1, keepdim=True).clamp_min(1)
+    mean = (x * speech).sum(dim=1, keepdim=True) / n
+    var = (((x - mean) * speech) ** 2).sum(dim=1, keepdim=True) / n
+    return (x - mean) / (var + 1e-5).sqrt() * speech
 
 
 def _url(bundle: Wav2Vec2Bundle) -> str:
