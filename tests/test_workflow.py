@@ -127,7 +127,8 @@ def test_export_metadata_names_each_step_of_the_voice_graph(tmp_path: Path, over
 
 
 @pytest.mark.parametrize("experiment, search, metric", [
-    ("voice_mel", "voice_optuna", "val/speaker/uar"), ("voice_age_gender", "voice_optuna", "val/speaker/uar"),
+    ("voice_mel", "voice_optuna", "val/speaker/clip_uar"), ("voice_gender", "voice_optuna", "val/speaker/clip_uar"),
+    ("voice_age_gender", "voice_optuna", "val/speaker/clip_uar"), ("voice_ssl", "voice_optuna", "val/speaker/clip_uar"),
     ("xray_pneumonia", "xray_optuna", "val/auroc"),
 ])
 def test_a_sweep_maximises_what_the_experiment_monitors(tmp_path: Path, experiment: str, search: str,
