@@ -21,7 +21,7 @@ from voxray.history import EpochHistory
 from voxray.html_report.calibration import reliability_bins
 from voxray.html_report.curves import operating_points
 from voxray.html_report.run_files import RunFiles, read_run
-from voxray.html_report.tables import metrics_html
+from voxray.html_report.tables import data_html, metrics_html
 from voxray.metrics import multiclass_report
 from voxray.speakers import speaker_report
 from voxray.sweep import summarise
@@ -245,3 +245,16 @@ def test_report_renders_in_a_headless_browser(xray_runs: Path, tmp_path: Path) -
 
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (3000, 1200) and pixels.std() > 20, "the page draws text and figures"
+
+
+def test_the_data_section_warns_of_an_evaluation_class_with_few_speakers() -> None:
+    counts = {"train": {"female": 20, "male": 40}, "val": {"female": 2, "male": 7}, "test": {"female": 6, "male": 8}}
+    data = {"rows": {"train": 300, "val": 40, "test": 50}, "speakers": {"train": 60, "val": 9, "test": 14},
+            "speakers_per_class": counts, "few_speakers": "fewer than 5 speakers in a class of the validation "
+                                                          "or test split (val female: 2): ..."}
+    run = RunFiles(Path("."), {"stage": "test", "checkpoint": "", "class_names": ["female", "male"]},
+                   pd.DataFrame(), data, None, {}, [])
+    html = data_html(run)
+    assert "<p class='warning'>Warning: fewer than 5 speakers" in html and "(val female: 2)" in html, "shown above the table"
+    data.pop("few_speakers")
+    assert "warning" not in data_html(run)

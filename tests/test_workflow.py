@@ -116,7 +116,8 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path) -> None:
 
 
 @pytest.mark.parametrize("experiment, search, metric", [
-    ("voice_mel", "voice_optuna", "val/speaker/uar"), ("voice_age_gender", "voice_optuna", "val/speaker/uar"),
+    ("voice_mel", "voice_optuna", "val/speaker/clip_uar"), ("voice_gender", "voice_optuna", "val/speaker/clip_uar"),
+    ("voice_age_gender", "voice_optuna", "val/speaker/clip_uar"), ("voice_ssl", "voice_optuna", "val/speaker/clip_uar"),
     ("xray_pneumonia", "xray_optuna", "val/auroc"),
 ])
 def test_a_sweep_maximises_what_the_experiment_monitors(tmp_path: Path, experiment: str, search: str,

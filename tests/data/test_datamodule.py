@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import soundfile as sf
 from hydra.utils import instantiate
 
@@ -54,3 +56,14 @@ def test_training_order_depends_on_seed_and_epoch_only() -> None:
     assert list(a) == list(b) != first
     a.set_epoch(0)
     assert list(a) == first and sorted(first) == list(range(50))
+
+
+def test_an_evaluation_class_of_few_speakers_is_a_warning(tmp_path: Path, official_corpus: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Six speakers per gender leave one per class in validation: its speaker-level UAR is 0, 0.5 or 1."""
+    with caplog.at_level(logging.WARNING):
+        report = data_report(official_corpus, tmp_path)
+    assert report["speakers_per_class"]["val"] == {"female": 1, "male": 1}
+    assert sum(report["speakers_per_class"][s]["female"] for s in ("train", "val", "test")) == 6
+    assert "fewer than 5 speakers" in report["few_speakers"] and "val female: 1" in report["few_speakers"]
+    assert report["few_speakers"] in caplog.text

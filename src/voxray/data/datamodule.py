@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -18,10 +19,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from voxray.data.cache import PreparedArray, cache_key, prepare_array
 from voxray.data.samplers import BalancedSpeakers, EpochLoader, EpochShuffle, capped_rows
-from voxray.data.rows_report import group_check, group_sizes, per_class
+from voxray.data.rows_report import group_check, group_sizes, groups_report, per_class
 from voxray.data.splits import SPLITS, check_group_disjoint
 
 SAMPLERS = ("shuffle", "balanced_speakers")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -253,6 +255,7 @@ class ArrayDataModule(L.LightningDataModule):
         if self.tasks:  # per task, over the rows that carry its label; "per_class" holds the combinations
             report["per_class_of_task"] = {t: per_class(table[table[f"label/{t}"] >= 0], f"label_name/{t}")
                                            for t in self.tasks}
+        report.update(groups_report(table, self.tasks, plan.group_name))
         capped = ""
         if self.max_clips_per_speaker is not None:
             report["cap"] = {"max_clips_per_speaker": self.max_clips_per_speaker,
@@ -267,6 +270,8 @@ class ArrayDataModule(L.LightningDataModule):
         report["group_check"] = group_check(table["group"], plan.group_name)
         if report["group_check"].startswith("vacuous"):
             rank_zero_warn(f"{plan.group_name}-disjoint split: {report['group_check']}")
+        if f"few_{plan.group_name}s" in report and self.trainer_is_rank_zero():
+            log.warning(report[f"few_{plan.group_name}s"])  # in <run>/train.log too
         if self.report_dir is not None and self.trainer_is_rank_zero():
             self.report_dir.mkdir(parents=True, exist_ok=True)
             (self.report_dir / "data_report.json").write_text(json.dumps(report, indent=2, default=int))

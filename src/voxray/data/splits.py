@@ -15,15 +15,20 @@ def group_split(
 ) -> pd.Series:
     """Assign each row to train/val/test so that every group lands in exactly one part.
 
-    Groups are stratified by their majority label: within each label, the groups are shuffled
-    (seeded) and dealt to test, then val, until each part holds its fraction of that label's rows.
-    Deterministic given the seed and the input rows (order-independent).
+    Groups are stratified by their majority label. Within each label, test and val each get their
+    fraction of the label's groups (rounded; one at least when the label has three, so that train
+    keeps one) and at most their fraction of its rows: the groups are shuffled (seeded) and dealt
+    to test, then val, while the part has places left and the group fits its share of rows with
+    room kept for the places still open; places that no group fits take the smallest groups left;
+    the others go to train. So a speaker with more clips than a part's whole share stays in
+    training, and the speaker-level scores of each class rest on its share of speakers, not on the
+    one or two who recorded most. Deterministic given the seed and the rows (order-independent).
 
     Args:
         labels: class of each row.
         groups: speaker / patient id of each row.
-        val_fraction: share of rows for validation (0.1).
-        test_fraction: share of rows for test (0.1); 0 for none.
+        val_fraction: share of each class's groups and rows for validation (0.1).
+        test_fraction: share of each class's groups and rows for test (0.1); 0 for none.
         seed: shuffling seed.
     Returns:
         a Series of split names aligned with `labels`.
@@ -40,15 +45,33 @@ def group_split(
     for label in sorted(majority.unique(), key=str):
         members = sorted(majority.index[majority == label])
         members = [members[i] for i in rng.permutation(len(members))]
-        total = int(sizes[members].sum())
-        targets = [("test", test_fraction * total), ("val", val_fraction * total)]
-        filled = {"test": 0, "val": 0}
-        for g in members:
-            part = next((p for p, want in targets if filled[p] + sizes[g] / 2 <= want), "train")
-            if part != "train":
-                filled[part] += int(sizes[g])
-            part_of[g] = part
+        part_of.update(_deal(sizes[members], {"test": test_fraction, "val": val_fraction}))
     return pd.Series([part_of[g] for g in frame["group"]], index=labels.index, name="split")
+
+
+def _deal(sizes: pd.Series, fractions: dict[str, float]) -> dict[str, str]:
+    """One class's groups (rows per group, in dealing order) -> part, as `group_split` describes."""
+    n, total, smallest = len(sizes), int(sizes.sum()), int(sizes.min())
+    # each part's share of the groups, one at least where three or more let train keep one
+    places = {p: max(int(np.floor(f * n + 0.5)), int(f > 0 and n >= 3)) for p, f in fractions.items()}
+    while sum(places.values()) > n - 1 and any(places.values()):
+        places[max(places, key=places.get)] -= 1
+    budget = {p: f * total for p, f in fractions.items()}
+    filled, taken = dict.fromkeys(fractions, 0), dict.fromkeys(fractions, 0)
+    part_of = dict.fromkeys(sizes.index, "train")
+    for group, size in sizes.items():
+        for p in fractions:
+            left = places[p] - taken[p] - 1  # places still open after this group's
+            if left >= 0 and filled[p] + size + left * smallest <= budget[p]:
+                part_of[group] = p
+                filled[p] += int(size)
+                taken[p] += 1
+                break
+    for p in fractions:  # places no group fitted (classes of few, large groups): the smallest left
+        train = sizes[[part_of[g] == "train" for g in sizes.index]]
+        for group in train.sort_values(kind="stable").index[: places[p] - taken[p]]:
+            part_of[group] = p
+    return part_of
 
 
 def check_group_disjoint(splits: pd.Series, groups: pd.Series, what: str = "speaker") -> None:

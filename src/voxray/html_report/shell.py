@@ -8,6 +8,7 @@ REPORT = "report.html"  # in each train or eval run folder
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f0f0f0}img{max-width:100%;margin:.5em 0}.note{color:#666;font-size:.9em}
+.warning{color:#a40;font-weight:bold}
 .gallery{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;font-size:.8em}img.cam{width:160px}"""
 
 

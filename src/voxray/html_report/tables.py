@@ -82,7 +82,9 @@ def data_html(run: RunFiles) -> str:
              *(f"<td>{count(s, task, c)}</td>" for task, c in columns)] for s in splits]
     header = [escape(c if task.name is None else f"{task.name}: {c}") for task, c in columns]
     facts = [f"<li>{key.replace('_', ' ')}: <code>{escape(str(d[key]))}</code></li>" for key in DATA_FACTS if key in d]
-    return "\n".join(["<h2>Data</h2>", table(["split", "rows", groups, *header], rows),
+    few = d.get(f"few_{groups}")
+    warning = f"<p class='warning'>Warning: {escape(few)}</p>" if few else ""
+    return "\n".join(["<h2>Data</h2>", warning, table(["split", "rows", groups, *header], rows),
                       "<ul>" + "".join(facts) + "</ul>"])
 
 

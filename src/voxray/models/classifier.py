@@ -17,6 +17,7 @@ from voxray.joint_metrics import mean_uar_reports
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.models.outputs import EpochOutputs
 from voxray.models.tasks import MISSING, Task, Tasks
+from voxray.speaker_clips import speaker_clip_uar
 from voxray.speakers import speaker_report, speaker_uar
 from voxray.tensorboard import log_eval_epoch
 
@@ -48,8 +49,9 @@ class Classifier(L.LightningModule):
         n_boot: bootstrap draws for the test metrics' 95% CIs (1000), resampling speakers or
             patients (not clips or films) within each class.
         speaker_level: also score speakers (one decision from each speaker's clips,
-            `voxray.speakers`): `val/speaker/uar` every epoch, `test/speaker` with CIs; False for
-            per-film decisions (X-ray).
+            `voxray.speakers`): `val/speaker/uar` every epoch, `test/speaker` with CIs, and
+            `stage/speaker/clip_uar` (clip decisions, each speaker weighing one: the voice
+            checkpoint monitor, `voxray.speaker_clips`); False for per-film decisions (X-ray).
         mixup: alpha of mixup in training (Zhang et al., 2018): each batch is blended with a
             shuffled copy of itself, weight lambda ~ Beta(alpha, alpha), after the front end, and
             the loss with both labels; 0 (default) disables it.
@@ -173,7 +175,7 @@ class Classifier(L.LightningModule):
             scalars.update(task_scalars)
             others.update(task_others)
         if self.tasks.joint:  # the headline of a joint model: the mean over its tasks
-            for name in ("uar", "speaker/uar"):
+            for name in ("uar", "speaker/uar", "speaker/clip_uar"):
                 values = [scalars.get(f"{t.prefix(stage)}/{name}") for t in self.tasks]
                 if None not in values:
                     scalars[f"{stage}/{name}"] = float(np.mean(values))
@@ -205,6 +207,7 @@ class Classifier(L.LightningModule):
             scalars[f"{prefix}/n_examples"] = len(targets)
         if self.speaker_level and groups is not None:
             scalars[f"{prefix}/speaker/uar"] = speaker_uar(probs, targets, groups)
+            scalars[f"{prefix}/speaker/clip_uar"] = speaker_clip_uar(probs, targets, groups)
         if stage == "test":
             report = multiclass_report(probs, targets, groups, names, self.n_boot)
             others.update({f"{prefix}/{k}": v for k, v in report.items()})
