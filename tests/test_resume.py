@@ -132,5 +132,7 @@ def test_a_moved_run_folder_resumes_with_its_best_checkpoint(voice_runs: Runs) -
     assert (b["best_path"], float(b["best_score"])) == (a["best_path"], pytest.approx(float(a["best_score"])))
     assert Path(b["callback"]["best_model_path"]) == (moved / "checkpoints" / a["best_path"]).resolve()
     assert names == sorted(p.name for p in (r.whole / "checkpoints").iterdir()), "the top-k files are managed too"
-    tested = json.loads((moved / "metrics.json").read_text())["checkpoint"]
-    assert Path(tested) == (moved / "checkpoints" / a["best_path"]).resolve(), "the best epoch is the one tested"
+    tested = json.loads((moved / "metrics.json").read_text())
+    best_epoch = torch.load(moved / "checkpoints" / a["best_path"], weights_only=True)["epoch"]
+    assert Path(tested["checkpoint"]) == (moved / "checkpoints" / "best.ckpt").resolve()
+    assert tested["epoch"] == best_epoch, "the best epoch is the one tested"
