@@ -105,9 +105,10 @@ def kermany_folder(root: Path, normal: int, pneumonia: int) -> Path:
 
 
 def test_a_validation_split_of_one_class_stops_before_training(tmp_path: Path) -> None:
-    """16 films, 4 normal: validation (a tenth, patient-disjoint) gets one pneumonia film and no normal
-    one, so no threshold can be chosen on it; the run says so before its first epoch."""
-    root = kermany_folder(tmp_path / "data", normal=4, pneumonia=12)
+    """16 films, 2 normal: validation (a tenth, patient-disjoint; a class of under three patients
+    keeps them all for training) gets one pneumonia film and no normal one, so no threshold can be
+    chosen on it; the run says so before its first epoch."""
+    root = kermany_folder(tmp_path / "data", normal=2, pneumonia=14)
     common = [o for o in XRAY_FAST if not o.startswith("data.val_fraction=")]
     common += [f"data.root={root}", "data.val_fraction=0.1", "model.net.pretrained=false", "trainer.max_epochs=1"]
     says = ("the validation split holds 0 normal, 1 pneumonia: the screening threshold is chosen on validation "
