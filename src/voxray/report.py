@@ -15,7 +15,7 @@ from voxray.plots import confusion_figure
 def undefined_as_null(value: object) -> object:
     """`value` with every NaN float (an undefined metric, e.g. the AUROC of one class) as None,
     which JSON writes as null: NaN is no JSON value, and readers other than Python refuse it."""
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, or -inf: a best score never defined
         return None
     if isinstance(value, dict):
         return {k: undefined_as_null(v) for k, v in value.items()}
