@@ -1,5 +1,7 @@
 """The transfer schedule: only the head trains while frozen; then the backbone joins at a lower lr."""
 
+import copy
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -55,3 +57,30 @@ def test_head_only_then_whole_network_at_lower_lr(tmp_path) -> None:
     (e0, n0, lr0), (e1, n1, lr1) = model.seen
     assert n0 == len(list(head.parameters())) and n1 == len(list(model.net.parameters()))
     assert lr0 == [0.1] and lr1 == [0.1, 0.1 * 0.1]
+
+
+class Features(Tiny):
+    """Records, in every training step, how far the backbone's features are from those an eval-mode
+    copy of the starting backbone gives the same batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reference = [copy.deepcopy(self.net).eval()]  # a list: not a submodule Lightning would train
+        self.gaps: list[tuple[int, float]] = []
+
+    def training_step(self, batch, batch_idx):
+        with torch.no_grad():
+            gap = self.net.forward_features(batch[0]) - self.reference[0].forward_features(batch[0])
+        self.gaps.append((self.current_epoch, gap.abs().max().item()))
+        return super().training_step(batch, batch_idx)
+
+
+def test_a_frozen_backbone_hands_the_head_the_features_it_is_evaluated_with(tmp_path) -> None:
+    """While frozen, BatchNorm normalises with its running (pretrained) statistics in training too:
+    with batch statistics the head would learn on other features than validation gives it."""
+    model = Features()
+    fit(model, 2, tmp_path)
+    frozen = [gap for epoch, gap in model.gaps if epoch == 0]
+    unfrozen = [gap for epoch, gap in model.gaps if epoch == 1]
+    assert max(frozen) < 1e-5, f"head-only epoch: training features differ from evaluation's by {max(frozen):.3g}"
+    assert min(unfrozen) > 1e-3, "fine-tuning trains BatchNorm (batch statistics)"

@@ -6,6 +6,7 @@ import lightning as L
 from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 
@@ -59,6 +60,12 @@ class BackboneFreeze(BaseFinetuning):
         # Lightning restores each submodule's mode flag rather than calling train(): a network with
         # its own rule for frozen parts (SpeechEncoderClassifier: eval while frozen) gets it applied here
         pl_module.net.train(pl_module.training)
+        for module in self.flatten_modules(split_head(pl_module.net)[0]):
+            # `freeze` marks a frozen BatchNorm by track_running_stats=False, which in training mode
+            # normalises with the batch's statistics and in evaluation with the running ones: the
+            # head would learn on other features than validation hands it. Frozen means the running ones.
+            if isinstance(module, _BatchNorm) and not module.track_running_stats and module.running_mean is not None:
+                module.eval()
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         if not self.active or epoch != self.unfreeze_at_epoch:
