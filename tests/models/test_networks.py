@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,23 @@ def test_local_weights_load_exactly(tmp_path) -> None:
     torch.testing.assert_close(net.conv1.weight, src.conv1.weight.sum(dim=1, keepdim=True))
     torch.testing.assert_close(net.layer4[1].conv2.weight, src.layer4[1].conv2.weight)
     assert net.fc.out_features == 4
+
+
+def test_a_new_head_on_pretrained_weights_starts_at_chance_and_a_fitting_head_is_kept(tmp_path) -> None:
+    """timm's EfficientNet init draws a 2-class head from U(-0.71, 0.71) (1/sqrt(classes)): over
+    a pretrained network's features that is a confident random guess, a starting loss far above
+    ln 2, and a head that fine-tuning's small steps barely move. A new head starts at zero instead."""
+    src = create_backbone("test_efficientnet", num_classes=1000, in_chans=3)
+    torch.save(src.state_dict(), tmp_path / "effnet.pth")
+    net = create_backbone("test_efficientnet", num_classes=2, in_chans=1, weights=str(tmp_path / "effnet.pth"))
+    logits = net.eval()(torch.randn(4, 1, 64, 64))
+    assert torch.count_nonzero(logits) == 0, "the new head predicts chance for every film"
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 0, 1]))
+    assert loss.item() == pytest.approx(math.log(2))
+    torch.testing.assert_close(net.conv_head.weight, src.conv_head.weight)  # the backbone as saved
+
+    same = create_backbone("test_efficientnet", num_classes=1000, in_chans=3, weights=str(tmp_path / "effnet.pth"))
+    torch.testing.assert_close(same.classifier.weight, src.classifier.weight)  # a head the file holds stays
 
 
 def test_unreachable_hub_is_an_error_not_random_weights() -> None:

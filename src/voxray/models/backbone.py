@@ -42,12 +42,12 @@ def create_backbone(
             raise FileNotFoundError(f"model.weights={weights} is not a file")
         net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
         net.has_pretrained_weights = True
-        return net
+        return _zero_new_head(net, num_classes)
     try:
         with _offline_unless_hub_answers() if pretrained else nullcontext():
             net = timm.create_model(name, pretrained=pretrained, **kwargs)
         net.has_pretrained_weights = pretrained  # read by BackboneFreeze
-        return net
+        return _zero_new_head(net, num_classes) if pretrained else net
     except Exception as err:
         if not pretrained:
             raise
@@ -56,6 +56,23 @@ def create_backbone(
             f"Offline? Pass a local file with model.net.weights=/path/to/{name}.safetensors, "
             f"or train from scratch with model.net.pretrained=false."
         ) from err
+
+
+def _zero_new_head(net: nn.Module, num_classes: int) -> nn.Module:
+    """Zero the head timm created for pretrained weights, so fine-tuning starts from chance.
+
+    timm keeps the file's head only when `num_classes` is the weights' own (its `load_pretrained`
+    rule) and otherwise initialises a new one by the architecture's rule; EfficientNet's and
+    MobileNet's draw U(-1/sqrt(num_classes), +) weights, whose logits over pretrained features are
+    a confident random guess that small fine-tuning steps barely move. A zero head (as BiT
+    fine-tunes) gives every class the same logit, and its gradient is the features themselves.
+    """
+    head = net.get_classifier()
+    if net.pretrained_cfg.get("num_classes") != num_classes and isinstance(head, (nn.Linear, nn.Conv2d)):
+        nn.init.zeros_(head.weight)
+        if head.bias is not None:
+            nn.init.zeros_(head.bias)
+    return net
 
 
 @contextmanager
