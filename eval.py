@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 import voxray.help  # noqa: F401  (registers the resolver --help uses)
 from voxray.checks import check_accelerator, check_eval, one_line_user_errors
+from voxray.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
@@ -25,4 +26,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    with one_line_user_errors():
+        check_overrides(Path(__file__).resolve().parent / "conf", "eval")  # typos, before Hydra composes
     main()
