@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -171,3 +172,33 @@ def test_a_run_logs_one_line_per_epoch_once(tmp_path: Path, official_corpus_modu
     output = done.stdout + done.stderr
     assert output.count("GPU available:") == 2, "each Lightning INFO line once per job"
     assert "INFO: " not in done.stderr and "Tip:" not in output and "LeafSpec" not in output
+
+
+@pytest.mark.parametrize("logger, package", [("wandb", "wandb"), ("mlflow", "mlflow")])
+def test_an_optional_logger_not_installed_is_one_line(monkeypatch: pytest.MonkeyPatch, logger: str,
+                                                       package: str) -> None:
+    """logger=wandb / logger=mlflow, as in lightning-hydra-template; their packages stay optional."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a))
+    cfg = compose_train([f"logger={logger}"])
+    assert cfg.logger[logger]["_target_"].startswith("lightning.pytorch.loggers.")
+    says = f"logger={logger} needs the {package} package, which is not installed: uv pip install {package}"
+    with pytest.raises(UserError, match=re.escape(says)):
+        check_train(cfg)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
+def test_a_missing_logger_package_is_one_line_in_seconds(tmp_path: Path) -> None:
+    done, seconds = run(["train.py", "logger=wandb"], tmp_path)
+    assert done.returncode == 1 and seconds < FAST_SECONDS, (seconds, done.stderr[-2000:])
+    assert done.stderr.count("\n") == 1 and "uv pip install wandb" in done.stderr, done.stderr
+
+
+def test_extras_print_config_shows_the_composed_config_first(tmp_path: Path) -> None:
+    """extras.print_config=true prints the resolved config at the start, before any check stops the run."""
+    assert compose_train([]).extras.print_config is False
+    done, _ = run(["train.py", "extras.print_config=true", "trainer=cpu", "trainer.max_epochs=0"], tmp_path)
+    assert done.returncode == 1 and "trainer.max_epochs=0 must be a whole number" in done.stderr, done.stderr
+    printed = done.stdout
+    assert "max_epochs: 0" in printed and "precision: 32-true" in printed, printed  # resolved
+    assert "optimized_metric: val/uar" in printed

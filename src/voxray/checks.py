@@ -19,6 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
                 "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")
+# loggers whose package is an optional dependency (class name -> package)
+OPTIONAL_LOGGERS = {"WandbLogger": "wandb", "MLFlowLogger": "mlflow", "CometLogger": "comet_ml",
+                    "NeptuneLogger": "neptune"}
 # the checkpoint a run tested (eval, predict, export); a resume continues from the last epoch's
 CKPT_EXAMPLE = "outputs/train/runs/<time>/checkpoints/best.ckpt"
 RESUME_EXAMPLE = "outputs/train/runs/<time>/checkpoints/last.ckpt"
@@ -74,7 +77,19 @@ def check_train(cfg: DictConfig) -> None:
             f"model.net.weights={weights} is not a file; pass a .safetensors or .pth file of the "
             f"network's weights, or leave it out (model.net.pretrained=true downloads them)"
         )
+    check_loggers(cfg.get("logger"))
     check_resume(cfg)
+
+
+def check_loggers(loggers: DictConfig | None) -> None:
+    """The package of each logger is installed (wandb, mlflow: optional, not in uv.lock); imports none."""
+    import importlib.util
+
+    for name, logger in (loggers or {}).items():
+        package = OPTIONAL_LOGGERS.get(str((logger or {}).get("_target_", "")).rsplit(".", 1)[-1])
+        if package and importlib.util.find_spec(package) is None:
+            raise UserError(f"logger={name} needs the {package} package, which is not installed: uv pip install "
+                            f"{package} (or use logger=tensorboard or logger=csv)")
 
 
 def check_resume(cfg: DictConfig) -> None:
