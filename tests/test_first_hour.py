@@ -70,18 +70,58 @@ def test_hydra_full_error_keeps_the_traceback(tmp_path: Path) -> None:
     (["experiment=xray_pneumonia", "data.root={tmp}"], "no chest X-ray layout found"),
     (["data.root={tmp}/validated.tsv"], "is a file; pass the folder that holds it"),
     (["data.root={tmp}/cv-corpus"], "but {tmp}/cv-corpus/en does; pass data.root={tmp}/cv-corpus/en"),
-    (["data.root={tmp}/clips"], "holds 2 audio clips but no Common Voice table (validated.tsv, train/dev/test.tsv"),
-    (["data.root={tmp}/clips"], "to classify the clips with a trained model run predict.py ckpt_path="),
+    (["data.root={tmp}/loose/clips"], "holds 2 audio clips but no Common Voice table (validated.tsv, train/dev/test.tsv"),
+    (["data.root={tmp}/loose/clips"], "to classify the clips with a trained model run predict.py ckpt_path="),
+    (["data.root={tmp}/cv-corpus/en/clips"], "data.root={tmp}/cv-corpus/en/clips holds clips, and the Common Voice "
+                                             "table that labels them is in its parent ({tmp}/cv-corpus/en/"
+                                             "validated.tsv); pass data.root={tmp}/cv-corpus/en"),
+    (["experiment=voice_mel", "data.root={tmp}/chest_xray"], "data.root={tmp}/chest_xray holds a chest X-ray data "
+                                                            "set (kermany), not voices; to train on it run "
+                                                            "experiment=xray_pneumonia data.root={tmp}/chest_xray"),
 ])
 def test_config_mistakes_name_the_setting(tmp_path: Path, overrides: list[str], says: str) -> None:
     for folder in (tmp_path, tmp_path / "cv-corpus" / "en"):  # a release unpacks to cv-corpus/<language>/
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "validated.tsv").write_text("client_id\tpath\n")
-    (tmp_path / "clips" / "deep").mkdir(parents=True)
+    (tmp_path / "cv-corpus" / "en" / "clips").mkdir()
+    (tmp_path / "cv-corpus" / "en" / "clips" / "common_voice_en_1.mp3").write_bytes(b"")
+    (tmp_path / "loose" / "clips" / "deep").mkdir(parents=True)  # clips with no table beside them
     for name in ("a.mp3", "deep/b.WAV", "notes.txt"):
-        (tmp_path / "clips" / name).write_bytes(b"")
+        (tmp_path / "loose" / "clips" / name).write_bytes(b"")
+    if any("chest_xray" in o for o in overrides):  # Kermany's release, only where asked (X-ray cases search tmp)
+        for split, label in (("train", "NORMAL"), ("train", "PNEUMONIA"), ("test", "NORMAL")):
+            (tmp_path / "chest_xray" / split / label).mkdir(parents=True)
+            (tmp_path / "chest_xray" / split / label / "IM-0001-0001.jpeg").write_bytes(b"")
     with pytest.raises(UserError, match=re.escape(says.format(tmp=tmp_path))):
         check_train(compose_train([o.format(tmp=tmp_path) for o in overrides]))
+
+
+def checkpoints_of_runs(root: Path, runs: int) -> list[Path]:
+    """`runs` run folders under root/outputs/train/runs, each with best.ckpt and last.ckpt, oldest first."""
+    folders = []
+    for i in range(runs):
+        folder = root / "outputs" / "train" / "runs" / f"2026-01-0{i + 1}_10-00-00" / "checkpoints"
+        folder.mkdir(parents=True)
+        for name in ("epoch_003.ckpt", "best.ckpt", "last.ckpt"):
+            (folder / name).write_bytes(b"")
+            os.utime(folder / name, (1_700_000_000 + 3600 * i,) * 2)
+        folders.append(folder)
+    return folders
+
+
+@pytest.mark.parametrize("script, name", [("train", "last.ckpt"), ("eval", "best.ckpt")])
+def test_a_wrong_checkpoint_lists_the_newest_that_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         script: str, name: str) -> None:
+    """train.py resumes from a last.ckpt; eval.py (predict.py, export.py) takes a run's best.ckpt."""
+    monkeypatch.setenv("VOXRAY_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    folders = checkpoints_of_runs(tmp_path, 4)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(script, overrides=["ckpt_path=outputs/train/runs/2026-01-05/checkpoints/last.ckpt"])
+    newest = ", ".join(str(f.relative_to(tmp_path) / name) for f in folders[:0:-1])
+    with pytest.raises(UserError, match=re.escape(f"is not a file; the newest {name} files under outputs: {newest}")):
+        (check_train if script == "train" else check_eval)(cfg)
 
 
 def test_eval_names_a_missing_checkpoint(tmp_path: Path) -> None:
@@ -202,3 +242,47 @@ def test_extras_print_config_shows_the_composed_config_first(tmp_path: Path) -> 
     printed = done.stdout
     assert "max_epochs: 0" in printed and "precision: 32-true" in printed, printed  # resolved
     assert "optimized_metric: val/uar" in printed
+
+
+def test_too_many_unreadable_clips_is_one_line_naming_skipped_csv(tmp_path: Path) -> None:
+    """The data's own problem, found while preparing it: one line, no traceback."""
+    from tests.conftest import make_official_corpus
+    from tests.helpers import VOICE_TINY, compose_cfg
+    from voxray.checks import one_line_user_errors
+    from voxray.train import train
+
+    corpus = make_official_corpus(tmp_path / "cv")
+    for clip in sorted((corpus / "clips").glob("*.mp3"))[:8]:
+        clip.write_bytes(b"")  # 8 of 37 clips
+    cfg = compose_cfg("train", tmp_path / "run", tmp_path / "cache", [*VOICE_TINY, f"data.root={corpus}"])
+    with pytest.raises(SystemExit) as stopped, one_line_user_errors():
+        train(cfg)
+    message = str(stopped.value.code)
+    assert message.startswith("error: 8 of 37 files (21.6%) were skipped") and "\n" not in message, message
+    assert re.search(r"the reasons are in \S+/skipped\.csv\. Fix those files, or raise data\.max_skip_fraction", message)
+
+
+def test_ctrl_c_prints_the_command_that_resumes(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning stops on Ctrl-C and calls `on_exception`: the run's checkpoint callback says how to go on."""
+    from types import SimpleNamespace
+
+    from hydra.utils import instantiate
+
+    from tests.helpers import compose_cfg
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "outputs" / "train" / "runs" / "2026-01-01_10-00-00"
+    overrides = ["experiment=voice_mel", "model.net.channels=[4,8]", "ckpt_path=old/last.ckpt"]
+    checkpoint = instantiate(compose_cfg("train", run, tmp_path / "cache", overrides).callbacks.model_checkpoint)
+    trainer = SimpleNamespace(is_global_zero=True)
+    with caplog.at_level("INFO"):
+        checkpoint.on_exception(trainer, None, KeyboardInterrupt())
+    assert "resume" not in caplog.text, "no last.ckpt yet: nothing to resume from"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with caplog.at_level("INFO"):
+        checkpoint.on_exception(trainer, None, KeyboardInterrupt())
+    command = ("python train.py experiment=voice_mel 'model.net.channels=[4,8]' "
+               "ckpt_path=outputs/train/runs/2026-01-01_10-00-00/checkpoints/last.ckpt")
+    assert f"resume with: {command}" in caplog.text, caplog.text

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
@@ -107,7 +108,8 @@ def check_resume(cfg: DictConfig) -> None:
             f"checkpoint; to test a checkpoint run eval.py ckpt_path={cfg.ckpt_path}"
         )
     if not Path(cfg.ckpt_path).expanduser().is_file():
-        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; resume from a run's {RESUME_EXAMPLE}")
+        hint = _newest(cfg, "last.ckpt") or f"resume from a run's {RESUME_EXAMPLE}"
+        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; {hint}")
 
 
 def check_eval(cfg: DictConfig) -> None:
@@ -198,7 +200,8 @@ def check_device(device: str) -> None:
 
 
 def _voice_root(root: str) -> None:
-    """A Common Voice table at `root`; a folder of clips without one gets its own message."""
+    """A Common Voice table at `root`; otherwise the message says where the table is (below, or beside
+    a release's clips/ folder) or what the folder holds instead (a chest X-ray set, unlabelled clips)."""
     path = Path(root).expanduser()
     what_to_do = ("point it at a Common Voice release (validated.tsv + clips/), "
                   "or leave data.root out for the embedded corpus")
@@ -215,7 +218,15 @@ def _voice_root(root: str) -> None:
         raise UserError(
             f"data.root={root} holds no Common Voice table, but {below[0]} does; pass data.root={below[0]}"
         )
+    xray = _xray_layout(path)
+    if xray:
+        raise UserError(f"data.root={root} holds a chest X-ray data set ({xray}), not voices; to train on it "
+                        f"run experiment=xray_pneumonia data.root={root}")
     clips = sum(Path(name).suffix.lower() in AUDIO_SUFFIXES for _, _, names in os.walk(path) for name in names)
+    beside = [path.parent / name for name in VOICE_TABLES if (path.parent / name).is_file()]
+    if clips and beside:  # the release's clips/ folder
+        raise UserError(f"data.root={root} holds clips, and the Common Voice table that labels them is in its "
+                        f"parent ({beside[0]}); pass data.root={path.parent}")
     if clips:
         raise UserError(
             f"data.root={root} holds {clips} audio clips but no Common Voice table (validated.tsv, "
@@ -244,11 +255,43 @@ def _xray_root(root: str) -> None:
         raise UserError(f"data.root={root}: {err}") from err
 
 
+def _xray_layout(path: Path) -> str | None:
+    """The chest X-ray layout the X-ray reader finds at `path` (kermany, radiography, manifest), or None."""
+    from voxray.data.xray_layouts import _detect_layout  # pandas, no torch
+
+    try:
+        return _detect_layout(Path(os.path.abspath(path)))[0]
+    except (ValueError, FileNotFoundError):
+        return None
+
+
 def _checkpoint(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise UserError(f"no checkpoint given; pass ckpt_path={CKPT_EXAMPLE}")
     if not Path(cfg.ckpt_path).expanduser().is_file():
-        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; pass a checkpoint such as ckpt_path={CKPT_EXAMPLE}")
+        hint = _newest(cfg, "best.ckpt") or f"pass a checkpoint such as ckpt_path={CKPT_EXAMPLE}"
+        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; {hint}")
+
+
+def _newest(cfg: DictConfig, name: str, n: int = 3) -> str:
+    """`the newest <name> files under outputs: a, b, c` (the runs' folder, paths.log_dir), or "" if none."""
+    try:
+        log_dir = OmegaConf.select(cfg, "paths.log_dir")
+    except OmegaConfBaseException:  # an interpolation not resolvable here: the example instead of a list
+        return ""
+    if not log_dir or not Path(log_dir).is_dir():
+        return ""
+    found = sorted((p for p in Path(log_dir).rglob(name) if p.parent.name == "checkpoints"),
+                   key=lambda p: p.stat().st_mtime, reverse=True)[:n]
+    return f"the newest {name} files under {_shown(Path(log_dir))}: {', '.join(map(_shown, found))}" if found else ""
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it lies inside it (as a user would type it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _positive_int(node: DictConfig, key: str, prefix: str = "") -> None:
