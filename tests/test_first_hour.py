@@ -212,6 +212,11 @@ def test_a_run_logs_one_line_per_epoch_once(tmp_path: Path, official_corpus_modu
     output = done.stdout + done.stderr
     assert output.count("GPU available:") == 2, "each Lightning INFO line once per job"
     assert "INFO: " not in done.stderr and "Tip:" not in output and "LeafSpec" not in output
+    assert "smaller than the logging interval" not in output, "log_every_n_steps follows the data size"
+    assert "torchmetrics" not in output, "single-class warnings are one line of ours"
+    assert "FLOPs" not in output and "Flops" not in output, "no FLOPs column or total: nothing measures them"
+    assert "Trainable params" in (limit / "debug.log").read_text(), "the model summary is in the run's log"
+    assert "Skipping setting a default `ModelSummary`" not in output
 
 
 @pytest.mark.parametrize("logger, package", [("wandb", "wandb"), ("mlflow", "mlflow")])
@@ -286,3 +291,27 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path: Path, caplog: pytest.L
     command = ("python train.py experiment=voice_mel 'model.net.channels=[4,8]' "
                "ckpt_path=outputs/train/runs/2026-01-01_10-00-00/checkpoints/last.ckpt")
     assert f"resume with: {command}" in caplog.text, caplog.text
+
+
+def test_single_class_warnings_fold_into_one_line_of_ours(caplog: pytest.LogCaptureFixture) -> None:
+    """A validation split without some classes: torchmetrics warns per class, per metric and per epoch."""
+    import warnings
+
+    from hydra.utils import instantiate
+
+    from voxray.progress import filter_library_warnings
+
+    model = instantiate(compose_train(["model.net.channels=[4,8]", "model.frontend.logmel.n_mels=32"]).model)
+    task = next(iter(model.tasks))
+    probs = torch.softmax(torch.randn(6, len(task.classes), generator=torch.Generator().manual_seed(0)), dim=1)
+    targets = torch.tensor([0, 0, 1, 1, 0, 1])  # two of the age groups
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("INFO"):
+        warnings.simplefilter("always")
+        filter_library_warnings()
+        for _ in range(2):  # two validation epochs
+            model._task_metrics("val", task, probs, targets, None)
+    assert not [w for w in caught if "torchmetrics" in w.filename], [str(w.message) for w in caught]
+    absent = ", ".join(task.classes[2:])
+    ours = [r.getMessage() for r in caplog.records if "no example of" in r.getMessage()]
+    assert ours == [f"val: no example of {absent} among its 6 examples; their recall is undefined and auprc_macro "
+                    "leaves them out, auroc counts each as 0"], ours
