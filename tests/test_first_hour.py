@@ -40,7 +40,9 @@ def compose_train(overrides: list[str]) -> DictConfig:
 
 
 def test_the_scripts_import_no_torch_before_checking() -> None:
-    code = "import sys, voxray.checks; print(sorted({'torch', 'lightning', 'timm'} & set(sys.modules)))"
+    """What runs before the checks: the overrides' check, the checks, and Hydra's callback (multirun summary)."""
+    code = ("import sys, voxray.checks, voxray.overrides, voxray.sweep; "
+            "print(sorted({'torch', 'lightning', 'timm', 'pandas'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -315,3 +317,4 @@ def test_single_class_warnings_fold_into_one_line_of_ours(caplog: pytest.LogCapt
     ours = [r.getMessage() for r in caplog.records if "no example of" in r.getMessage()]
     assert ours == [f"val: no example of {absent} among its 6 examples; their recall is undefined and auprc_macro "
                     "leaves them out, auroc counts each as 0"], ours
+
