@@ -7,6 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from voxray.checks import check_baseline, one_line_user_errors
+from voxray.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
@@ -21,4 +22,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    with one_line_user_errors():
+        check_overrides(Path(__file__).resolve().parent / "conf", "baseline")  # typos, before Hydra composes
     main()

@@ -6,6 +6,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from voxray.checks import one_line_user_errors
+from voxray.overrides import check_overrides
+
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
 
@@ -17,4 +20,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    with one_line_user_errors():
+        check_overrides(Path(__file__).resolve().parent / "conf", "eda")  # typos, before Hydra composes
     main()

@@ -7,6 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from voxray.checks import check_export, one_line_user_errors
+from voxray.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
@@ -23,4 +24,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    with one_line_user_errors():
+        check_overrides(Path(__file__).resolve().parent / "conf", "export")  # typos, before Hydra composes
     main()

@@ -6,8 +6,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-import voxray.help  # noqa: F401  (registers the resolver --help uses)
 from voxray.checks import check_accelerator, check_train, one_line_user_errors
+from voxray.help import print_config  # also registers the resolver --help uses
+from voxray.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
@@ -15,6 +16,8 @@ os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     with one_line_user_errors():
+        if cfg.extras.print_config:
+            print_config(cfg)
         check_train(cfg)  # before the heavy imports and any data preparation
         check_accelerator(cfg.trainer)
         from voxray.progress import setup_run_logs
@@ -26,4 +29,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    with one_line_user_errors():
+        check_overrides(Path(__file__).resolve().parent / "conf", "train")  # typos, before Hydra composes
     main()

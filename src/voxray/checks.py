@@ -15,10 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
                 "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")
+# loggers whose package is an optional dependency (class name -> package)
+OPTIONAL_LOGGERS = {"WandbLogger": "wandb", "MLFlowLogger": "mlflow", "CometLogger": "comet_ml",
+                    "NeptuneLogger": "neptune"}
 # the checkpoint a run tested (eval, predict, export); a resume continues from the last epoch's
 CKPT_EXAMPLE = "outputs/train/runs/<time>/checkpoints/best.ckpt"
 RESUME_EXAMPLE = "outputs/train/runs/<time>/checkpoints/last.ckpt"
@@ -74,7 +78,19 @@ def check_train(cfg: DictConfig) -> None:
             f"model.net.weights={weights} is not a file; pass a .safetensors or .pth file of the "
             f"network's weights, or leave it out (model.net.pretrained=true downloads them)"
         )
+    check_loggers(cfg.get("logger"))
     check_resume(cfg)
+
+
+def check_loggers(loggers: DictConfig | None) -> None:
+    """The package of each logger is installed (wandb, mlflow: optional, not in uv.lock); imports none."""
+    import importlib.util
+
+    for name, logger in (loggers or {}).items():
+        package = OPTIONAL_LOGGERS.get(str((logger or {}).get("_target_", "")).rsplit(".", 1)[-1])
+        if package and importlib.util.find_spec(package) is None:
+            raise UserError(f"logger={name} needs the {package} package, which is not installed: uv pip install "
+                            f"{package} (or use logger=tensorboard or logger=csv)")
 
 
 def check_resume(cfg: DictConfig) -> None:
@@ -92,7 +108,8 @@ def check_resume(cfg: DictConfig) -> None:
             f"checkpoint; to test a checkpoint run eval.py ckpt_path={cfg.ckpt_path}"
         )
     if not Path(cfg.ckpt_path).expanduser().is_file():
-        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; resume from a run's {RESUME_EXAMPLE}")
+        hint = _newest(cfg, "last.ckpt") or f"resume from a run's {RESUME_EXAMPLE}"
+        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; {hint}")
 
 
 def check_eval(cfg: DictConfig) -> None:
@@ -183,7 +200,8 @@ def check_device(device: str) -> None:
 
 
 def _voice_root(root: str) -> None:
-    """A Common Voice table at `root`; a folder of clips without one gets its own message."""
+    """A Common Voice table at `root`; otherwise the message says where the table is (below, or beside
+    a release's clips/ folder) or what the folder holds instead (a chest X-ray set, unlabelled clips)."""
     path = Path(root).expanduser()
     what_to_do = ("point it at a Common Voice release (validated.tsv + clips/), "
                   "or leave data.root out for the embedded corpus")
@@ -200,7 +218,15 @@ def _voice_root(root: str) -> None:
         raise UserError(
             f"data.root={root} holds no Common Voice table, but {below[0]} does; pass data.root={below[0]}"
         )
+    xray = _xray_layout(path)
+    if xray:
+        raise UserError(f"data.root={root} holds a chest X-ray data set ({xray}), not voices; to train on it "
+                        f"run experiment=xray_pneumonia data.root={root}")
     clips = sum(Path(name).suffix.lower() in AUDIO_SUFFIXES for _, _, names in os.walk(path) for name in names)
+    beside = [path.parent / name for name in VOICE_TABLES if (path.parent / name).is_file()]
+    if clips and beside:  # the release's clips/ folder
+        raise UserError(f"data.root={root} holds clips, and the Common Voice table that labels them is in its "
+                        f"parent ({beside[0]}); pass data.root={path.parent}")
     if clips:
         raise UserError(
             f"data.root={root} holds {clips} audio clips but no Common Voice table (validated.tsv, "
@@ -229,11 +255,43 @@ def _xray_root(root: str) -> None:
         raise UserError(f"data.root={root}: {err}") from err
 
 
+def _xray_layout(path: Path) -> str | None:
+    """The chest X-ray layout the X-ray reader finds at `path` (kermany, radiography, manifest), or None."""
+    from voxray.data.xray_layouts import _detect_layout  # pandas, no torch
+
+    try:
+        return _detect_layout(Path(os.path.abspath(path)))[0]
+    except (ValueError, FileNotFoundError):
+        return None
+
+
 def _checkpoint(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise UserError(f"no checkpoint given; pass ckpt_path={CKPT_EXAMPLE}")
     if not Path(cfg.ckpt_path).expanduser().is_file():
-        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; pass a checkpoint such as ckpt_path={CKPT_EXAMPLE}")
+        hint = _newest(cfg, "best.ckpt") or f"pass a checkpoint such as ckpt_path={CKPT_EXAMPLE}"
+        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; {hint}")
+
+
+def _newest(cfg: DictConfig, name: str, n: int = 3) -> str:
+    """`the newest <name> files under outputs: a, b, c` (the runs' folder, paths.log_dir), or "" if none."""
+    try:
+        log_dir = OmegaConf.select(cfg, "paths.log_dir")
+    except OmegaConfBaseException:  # an interpolation not resolvable here: the example instead of a list
+        return ""
+    if not log_dir or not Path(log_dir).is_dir():
+        return ""
+    found = sorted((p for p in Path(log_dir).rglob(name) if p.parent.name == "checkpoints"),
+                   key=lambda p: p.stat().st_mtime, reverse=True)[:n]
+    return f"the newest {name} files under {_shown(Path(log_dir))}: {', '.join(map(_shown, found))}" if found else ""
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it lies inside it (as a user would type it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _positive_int(node: DictConfig, key: str, prefix: str = "") -> None:

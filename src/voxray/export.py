@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,8 @@ def export(cfg: DictConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     x = example_input(run_cfg)
     path = out / "model.onnx"
+    for name in ("onnxscript", "onnx_ir"):  # the ONNX optimiser logs every rewrite it makes at INFO
+        logging.getLogger(name).setLevel(logging.WARNING)
     # the dynamo exporter handles torch.stft, so the log-mel front end travels inside the graph
     torch.onnx.export(
         model, (x,), str(path), input_names=["input"], output_names=["logits"],

@@ -1,9 +1,14 @@
-"""`python train.py --help` lists the config groups the command composes, not every folder of conf/."""
+"""What a command shows of its config: `--help` lists the groups it composes (not every folder of
+conf/); `extras.print_config=true` logs the composed config at the start."""
 
 from __future__ import annotations
 
+import logging
+
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
 
 
 def used_groups(choices: DictConfig) -> str:
@@ -15,3 +20,8 @@ def used_groups(choices: DictConfig) -> str:
 
 if not OmegaConf.has_resolver("voxray.used_groups"):
     OmegaConf.register_new_resolver("voxray.used_groups", used_groups)
+
+
+def print_config(cfg: DictConfig) -> None:
+    """The composed config as YAML, resolved (paths, precision), in the console and the run's log file."""
+    log.info("the composed config (extras.print_config=true):\n%s", OmegaConf.to_yaml(cfg, resolve=True))

@@ -1,5 +1,6 @@
-"""What a person follows while a run goes: one log line per epoch, each library line once, and three
-pieces of library noise filtered where they arise (never by silencing a whole library)."""
+"""What a person follows while a run goes: one log line per epoch, the model summary and each library
+line once, a logging interval that fits the data, and library noise filtered where it arises (never
+by silencing a whole library)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import ModelSummary as LightningModelSummary
+from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from typing_extensions import override
 
 log = logging.getLogger(__name__)
+# torchmetrics on a split that lacks a class, per class, metric and epoch: the classifier says it once
+SINGLE_CLASS_WARNINGS = ("No positive samples in targets", "No negative samples in targets",
+                         "No positive samples found in target", "Average precision score for one or more classes")
 
 
 class EpochLog(Callback):
@@ -83,6 +89,49 @@ class EpochLog(Callback):
         self.best, self.best_epoch = state_dict["best"], state_dict["best_epoch"]
 
 
+class LogInterval(Callback):
+    """`trainer.log_every_n_steps` at most the training batches of one epoch, set when fitting starts.
+
+    On a small data set (or with `limit_train_batches`) an epoch is shorter than the configured
+    interval: the training curve would get no point, and Lightning warns about it.
+    """
+
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit" and trainer.datamodule is not None:
+            trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, _epoch_batches(trainer)))
+
+
+def _epoch_batches(trainer: L.Trainer) -> int:
+    """Training batches of one process per epoch: the loader's, shared among processes, cut by the limit."""
+    batches = len(trainer.datamodule.train_dataloader()) // max(trainer.world_size, 1)
+    limit = trainer.limit_train_batches
+    return min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+
+
+class ModelSummary(LightningModelSummary):
+    """Lightning's table of layers and parameter counts, in the log (the console and the run's log file).
+
+    Lightning counts FLOPs only for a model with an `example_input_array`; voxray's models take raw
+    batches of any length and have none, so the FLOPs column and total (all 0) are left out.
+    """
+
+    @staticmethod
+    @override
+    def summarize(summary_data: list[tuple[str, list[str]]], total_parameters: int, trainable_parameters: int,
+                  model_size: float, total_training_modes: dict[str, int], total_flops: int,
+                  **summarize_kwargs: Any) -> None:
+        if total_flops:
+            columns = summary_data
+        else:
+            columns = [column for column in summary_data if column[0] != "FLOPs"]
+        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
+                                      total_flops, *columns).splitlines()
+        if not total_flops and table[-1].endswith("Total Flops"):
+            table.pop()
+        logging.getLogger(LightningModelSummary.__module__).info("\n" + "\n".join(table))  # Lightning's logger
+
+
 def _duration(seconds: float) -> str:
     """27 s, 16 min 39 s, 2 h 05 min."""
     seconds = round(seconds)
@@ -119,7 +168,7 @@ def setup_run_logs() -> None:
       also reach the root logger, so under Hydra every Lightning INFO line came out twice: that
       handler goes when the root logger has handlers (it stays for plain scripts and tests).
     - Lightning's tips advertising litlogger / litmodels are dropped on its rank-zero logger.
-    - torch 2.11's FutureWarning on `LeafSpec` (from Lightning 2.6's `_pytree`, and in export) is ignored.
+    - Library warnings nobody can act on are ignored (`filter_library_warnings`).
     """
     root = logging.getLogger()
     for handler in root.handlers:
@@ -130,6 +179,14 @@ def setup_run_logs() -> None:
         for handler in list(lightning_log.handlers):
             lightning_log.removeHandler(handler)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_not_an_advert)
+    filter_library_warnings()
+
+
+def filter_library_warnings() -> None:
+    """Ignore torch 2.11's FutureWarning on `LeafSpec` (from Lightning 2.6's `_pytree`, and in export)
+    and torchmetrics' warnings on a class missing from a split (`Classifier` logs one line instead)."""
     # one message, two call sites: Lightning's `_pytree` and torch.export copying a spec (copyreg)
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                             category=FutureWarning)
+    for message in SINGLE_CLASS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=UserWarning)

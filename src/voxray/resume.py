@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import random
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ from typing_extensions import override
 
 from voxray.checkpoint_files import BEST, publish
 from voxray.data.samplers import epoch_seed
+
+log = logging.getLogger(__name__)
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -86,6 +91,14 @@ class RunCheckpoint(ModelCheckpoint):
         # a run resumed from a checkpoint written without best.ckpt, that did not improve since
         self._publish_best(trainer)
 
+    @override
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        # Ctrl-C: Lightning stops the run and exits; the last completed epoch is in last.ckpt
+        last = Path(self.dirpath or "") / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+        if isinstance(exception, KeyboardInterrupt) and trainer.is_global_zero and self.dirpath and last.is_file():
+            log.warning(f"interrupted; {last.name} holds the last completed epoch, resume with: {resume_command(last)}")
+
     def _publish_best(self, trainer: L.Trainer) -> None:
         if trainer.is_global_zero and self.best_model_path and Path(self.best_model_path).is_file():
             publish(self.best_model_path, self.best_copy)
@@ -134,3 +147,15 @@ def run_folder_of(ckpt_path: str | Path) -> Path | None:
     """The run folder a `<run>/checkpoints/<name>.ckpt` belongs to, or None for a file elsewhere."""
     path = Path(ckpt_path).expanduser().resolve()
     return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+def resume_command(last: Path) -> str:
+    """`python train.py <this run's overrides> ckpt_path=<last>`, quoted for a POSIX shell (the
+    overrides Hydra recorded; only `ckpt_path=<last>` outside a Hydra run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    path = os.path.relpath(last) if last.resolve().is_relative_to(Path.cwd().resolve()) else str(last)
+    if not HydraConfig.initialized():
+        return f"ckpt_path={shlex.quote(path)}"
+    kept = [o for o in HydraConfig.get().overrides.task if o.lstrip("+~").split("=", 1)[0] != "ckpt_path"]
+    return shlex.join(["python", "train.py", *kept, f"ckpt_path={path}"])

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from voxray.html_report.sweep_page import write_summary_page
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,11 @@ def summarise(sweep_dir: str | Path, metric: str, mode: str = "max") -> pd.DataF
     """Collect every job folder of a sweep (its overrides and train_metrics.json) into a table;
     write `summary.csv`, `best_config.yaml` (the best job's overrides and composed config) and
     `summary.html` (each job's metric and a link to its report.html)."""
+    # imported here: Hydra imports this module at every launch, before a mistake in the command is checked
+    import pandas as pd
+
+    from voxray.html_report.sweep_page import write_summary_page
+
     sweep_dir = Path(sweep_dir)
     rows: list[dict[str, Any]] = []
     for job in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra" / "overrides.yaml").exists()),

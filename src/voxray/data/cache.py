@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from voxray.checks import UserError
+
 CHUNK = 128  # files per unit of resumable work: small enough to lose little on interrupt
 
 
@@ -42,8 +44,10 @@ class SkipFile(Exception):
     """Raised by a loader for a file to skip; the message is a fact a person can check."""
 
 
-class TooManySkippedError(ValueError):
-    """More than `max_skip_fraction` of the files were skipped; the prepared cache is kept."""
+class TooManySkippedError(UserError):
+    """More than `max_skip_fraction` of the files were skipped; the prepared cache is kept.
+
+    A fact about the user's data, not a bug: the entry points print it as one line."""
 
 
 @dataclass
@@ -271,7 +275,7 @@ def _check_skips(prepared: PreparedArray, max_skip_fraction: float | None) -> No
     raise TooManySkippedError(
         f"{skipped} of {total} files ({skipped / total:.1%}) were skipped, more than "
         f"max_skip_fraction={max_skip_fraction:g}; the reasons are in "
-        f"{prepared.folder / 'skipped.csv'}. Fix those files, or raise max_skip_fraction to "
+        f"{prepared.folder / 'skipped.csv'}. Fix those files, or raise data.max_skip_fraction to "
         f"train without them (the prepared cache is kept)"
     )
 

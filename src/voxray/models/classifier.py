@@ -106,6 +106,7 @@ class Classifier(L.LightningModule):
                                       for s in ("val", "test") for t in self.tasks})
         self.run_config: dict = {}  # resolved Hydra config, stored in checkpoints for eval/predict
         self.final_metrics: dict[str, dict] = {}
+        self._absent: dict[str, list[str]] = {}  # per metric prefix: the classes its last epoch lacked
         self.test_outputs: dict[str, torch.Tensor] = {}  # dataset positions and probabilities
 
     def setup(self, stage: str) -> None:
@@ -203,6 +204,7 @@ class Classifier(L.LightningModule):
         metrics.update(probs, targets)
         scalars, others = flatten(metrics.compute(), names)
         metrics.reset()
+        self._say_absent(prefix, names, targets)
         if self.tasks.joint:
             scalars[f"{prefix}/n_examples"] = len(targets)
         if self.speaker_level and groups is not None:
@@ -218,6 +220,16 @@ class Classifier(L.LightningModule):
                 log_eval_epoch(logger, prefix, self.current_epoch, names, others[f"{prefix}/confmat"],
                                probs, targets, self._task_examples(task))
         return scalars, others
+
+    def _say_absent(self, prefix: str, names: Sequence[str], targets: torch.Tensor) -> None:
+        """One line when a split lacks classes (again only when the set changes), in place of
+        torchmetrics' warnings per class, metric and epoch (`voxray.progress.filter_library_warnings`)."""
+        support = torch.bincount(targets, minlength=len(names)).tolist()
+        absent = [name for name, n in zip(names, support) if n == 0]
+        if absent and absent != self._absent.get(prefix) and self.global_rank == 0:
+            log.warning(f"{prefix}: no example of {', '.join(absent)} among its {len(targets)} examples; their "
+                        "recall is undefined and auprc_macro leaves them out, auroc counts each as 0")
+        self._absent[prefix] = absent
 
     def _joint_intervals(self, probs: torch.Tensor, targets: torch.Tensor, groups: np.ndarray | None) -> dict:
         """`test/uar_ci95` of a joint model's headline and its speaker block, from draws shared by the tasks."""
