@@ -17,7 +17,8 @@ from hydra.utils import instantiate
 
 from voxray.evaluate import load_run
 from voxray.export import export
-from voxray.predict import predict, prepare_inputs
+from voxray.predict import predict
+from voxray.predictor import Predictor, file_loader, prepare_inputs
 from voxray.train import train
 from tests.conftest import tone
 from tests.helpers import ROOT, VOICE_TINY, compose_cfg
@@ -62,7 +63,7 @@ def test_predict_prepares_a_file_exactly_as_its_cached_training_row(tmp_path: Pa
     datamodule = instantiate(run_cfg.data, report_dir=None)
     datamodule.setup("fit")
     rows = datamodule.table.sample(3, random_state=0)
-    prepared = prepare_inputs([Path(p) for p in rows["path"]], datamodule.loader())
+    prepared = prepare_inputs([Path(p) for p in rows["path"]], file_loader(run_cfg.data))
     for (array, error), row in zip(prepared, rows["row"]):
         assert error == ""
         np.testing.assert_array_equal(array, datamodule.data[row])

@@ -23,6 +23,7 @@ from voxray.predict import predict
 from voxray.train import train
 from tests.helpers import XRAY_FAST, compose_cfg, pretrained_file
 from tests.probes import read_probe
+from examples.onnx_predict import onnx_predict
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,11 @@ def test_threshold_travels_from_validation_to_checkpoint_metrics_predict_and_exp
     assert meta["threshold"] == threshold and ">=" in meta["decision_rule"]
     assert meta["preparation"]["image_size"] == 32 and meta["preparation"]["letterbox"]
     assert sorted(p.name for p in (tmp / "export").iterdir()) == ["model.json", "model.onnx"], "one self-contained file"
+    # the documented onnxruntime example prepares and decides as predict.py does
+    rows = pd.DataFrame(onnx_predict(tmp / "export" / "model.json", [str(f) for f in films]))
+    np.testing.assert_allclose(rows["p_pneumonia"], table["p_pneumonia"], atol=1e-4)
+    assert rows["is_pneumonia"].tolist() == table["is_pneumonia"].tolist()
+    assert rows["predicted"].tolist() == table["predicted"].tolist()
 
 
 def test_head_trains_first_then_the_whole_network(xray_run: tuple[Path, dict]) -> None:

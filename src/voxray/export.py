@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from voxray.checks import UserError
 from voxray.evaluate import build_model, load_run
@@ -82,6 +82,9 @@ def export(cfg: DictConfig) -> Path:
     meta = {
         "input": {"dtype": str(x.dtype).removeprefix("torch."), "shape": ["batch", *x.shape[1:]]},
         "preparation": preparation_steps(run_cfg, graph_steps(model)),
+        # what voxray.predictor.file_loader needs to prepare a file as training did (examples/onnx_predict.py)
+        "data": {k: v for k, v in OmegaConf.to_container(run_cfg.data, resolve=True).items()
+                 if k not in ("root", "cache_dir", "report_dir")},
         "class_names": model.class_names,
         "threshold": float(model.threshold) if model.decision else None,
         "positive_class": model.class_names[model.positive] if model.decision else None,
