@@ -287,7 +287,7 @@ def check(m: Ct2Model, folder: Path, clip: Path | None) -> None:
           "max |reference - transformers| per state: " + " ".join(f"{x:.1e}" for x in diffs)
           + f" (at most {relative:.1e} of the state's max |value|)")
 
-    audio = _synthetic(9.0)[:48000] if clip is None else _read_clip(clip)
+    audio = _synthetic(9.0)[:48000] if clip is None else _read_clip(clip)  # the 9-s signal's tone third
     padded, alone = log_mel(audio), log_mel(audio, padding="longest")  # (1, n_mels, 3000), (1, n_mels, 300)
     frames = alone.shape[-1] // 2  # the encoder positions of the clip's own frames
     a = [h[:, :frames].mean(1) for h in reference_encoder(m.variables, padded)]
