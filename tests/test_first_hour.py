@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -209,8 +210,11 @@ def test_a_run_logs_one_line_per_epoch_once(tmp_path: Path, official_corpus_modu
     fdr, limit = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     assert not list(fdr.rglob("*.ckpt")), "fast_dev_run keeps no checkpoint"
     epochs = [line for line in (limit / "debug.log").read_text().splitlines() if "voxray.progress" in line]
-    assert [re.search(r"epoch (\d/\d) ", line)[1] for line in epochs] == ["1/2", "2/2"]
-    assert all(re.search(r"train/loss \d\.\d{4}  val/uar \d\.\d{4} \(best \d\.\d{4}, epoch \d\)", e) for e in epochs)
+    assert [re.search(r"epoch (\d \(\d of \d\)) ", line)[1] for line in epochs] == ["0 (1 of 2)", "1 (2 of 2)"]
+    assert all(re.search(r"train/loss \d\.\d{4}  val/uar \d\.\d{4} \(best \d\.\d{4} at epoch \d\)", e) for e in epochs)
+    # the best epoch a person reads in the log is the one of the checkpoint that was tested
+    best = int(re.search(r"at epoch (\d)\)", epochs[-1])[1])
+    assert best == json.loads((limit / "metrics.json").read_text())["epoch"]
     output = done.stdout + done.stderr
     assert output.count("GPU available:") == 2, "each Lightning INFO line once per job"
     assert "INFO: " not in done.stderr and "Tip:" not in output and "LeafSpec" not in output

@@ -26,8 +26,10 @@ SINGLE_CLASS_WARNINGS = ("No positive samples in targets", "No negative samples 
 class EpochLog(Callback):
     """After every training epoch one INFO line, through `logging`: the console and the run's log file.
 
-    `epoch 3/40  train/loss 1.412  val/uar 0.388 (best 0.402, epoch 2)  27 s  at most 16 min 39 s left`
-    (epochs counted from 1; the time left assumes every epoch runs, early stopping may end sooner).
+    `epoch 2 (3 of 40)  train/loss 1.412  val/uar 0.388 (best 0.402 at epoch 1)  27 s  at most 16 min 39 s left`
+    An epoch is named as everywhere else (checkpoint names, epochs.csv, metrics.json, Lightning's
+    progress bar): counted from 0; "3 of 40" counts it for people. The time left assumes every
+    epoch runs; early stopping may end sooner.
 
     Args:
         monitor: the validation metric to show and track (`${optimized_metric}`, e.g. val/uar).
@@ -58,7 +60,7 @@ class EpochLog(Callback):
         if math.isnan(self._value):
             return
         if self.best is None or (self._value > self.best if self.mode == "max" else self._value < self.best):
-            self.best, self.best_epoch = self._value, trainer.current_epoch + 1
+            self.best, self.best_epoch = self._value, trainer.current_epoch
 
     @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -66,18 +68,19 @@ class EpochLog(Callback):
         self._durations.append(seconds)
         if not trainer.is_global_zero:
             return
-        epoch, total = trainer.current_epoch + 1, trainer.max_epochs
+        epoch, total = trainer.current_epoch, trainer.max_epochs
+        done = epoch + 1  # epochs completed
         metrics = trainer.callback_metrics
         loss = metrics.get(f"{self.loss}_epoch", metrics.get(self.loss))
-        parts = [f"epoch {epoch}/{total}" if total and total > 0 else f"epoch {epoch}",
+        parts = [f"epoch {epoch} ({done} of {total})" if total and total > 0 else f"epoch {epoch}",
                  f"{self.loss} {float(loss):.4f}" if loss is not None else f"{self.loss} -",
                  f"{self.monitor} {self._value:.4f}" if self._value is not None else f"{self.monitor} -"]
         if self.best is not None:
-            parts[-1] += f" (best {self.best:.4f}, epoch {self.best_epoch})"
+            parts[-1] += f" (best {self.best:.4f} at epoch {self.best_epoch})"
         parts.append(_duration(seconds))
-        if total and total > epoch and not trainer.fast_dev_run:
+        if total and total > done and not trainer.fast_dev_run:
             mean = sum(self._durations) / len(self._durations)
-            parts.append(f"at most {_duration(mean * (total - epoch))} left")
+            parts.append(f"at most {_duration(mean * (total - done))} left")
         log.info("  ".join(parts))
 
     @override
