@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from voxray.checks import UserError, check_accelerator, check_eval, check_train
+from voxray.checks import check_accelerator, check_eval, check_train
+from voxray.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 # a mistake caught before torch is imported: Python, Hydra and the checks, about 2 s on an idle core
@@ -187,7 +188,8 @@ def test_an_unreachable_hub_fails_at_once(tmp_path: Path, monkeypatch: pytest.Mo
     """Online mode against a closed local port: the hub client alone would retry for about a minute."""
     from huggingface_hub import constants
 
-    from voxray.models.backbone import PretrainedWeightsUnavailable, create_backbone
+    from voxray.errors import PretrainedWeightsUnavailable
+    from voxray.models.backbone import create_backbone
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")

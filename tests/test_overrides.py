@@ -44,7 +44,7 @@ ACCEPTED = [  # what the tests and the README add on purpose
 ]
 CHECK_ALL = """
 import json, sys, time
-from voxray.checks import UserError
+from voxray.errors import UserError
 from voxray.overrides import check_overrides
 out = {}
 for command in json.loads(sys.argv[1]):

@@ -14,7 +14,7 @@ import timm
 import torch
 from PIL import Image
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 
 from voxray.decision import decide
 from voxray.evaluate import evaluate

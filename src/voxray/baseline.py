@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from voxray.bootstrap import why_undefined
-from voxray.checks import UserError
+from voxray.errors import UserError
 from voxray.features.handcrafted import FeatureParams, compute_features, feature_names
 from voxray.metrics import flatten, multiclass_report, stage_metrics
 from voxray.predictions import FILE as PREDICTIONS

@@ -17,40 +17,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from voxray.errors import CKPT_EXAMPLE, RESUME_EXAMPLE, UserError
+
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
                 "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")
 # loggers whose package is an optional dependency (class name -> package)
 OPTIONAL_LOGGERS = {"WandbLogger": "wandb", "MLFlowLogger": "mlflow", "CometLogger": "comet_ml",
                     "NeptuneLogger": "neptune"}
-# the checkpoint a run tested (eval, predict, export); a resume continues from the last epoch's
-CKPT_EXAMPLE = "outputs/train/runs/<time>/checkpoints/best.ckpt"
-RESUME_EXAMPLE = "outputs/train/runs/<time>/checkpoints/last.ckpt"
-
-
-class UserError(ValueError):
-    """A mistake in the command, the data or the machine: printed as one line, without a traceback."""
-
-
-class PretrainedWeightsUnavailable(UserError, RuntimeError):
-    """Pretrained weights asked for while their server cannot be reached and no cached copy exists."""
-
-
-def server_answers(url: str, seconds: float = 5.0) -> bool:
-    """Whether `url`'s server answers one HEAD request within `seconds` (urllib, as torch.hub downloads).
-
-    Asked before a download that would otherwise hang on an unreachable host or retry it.
-    """
-    import urllib.error
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=seconds).close()
-    except urllib.error.HTTPError:
-        return True  # it answered, if only with an error status
-    except OSError:  # URLError (DNS, refused, no route, proxy, TLS) and timeouts
-        return False
-    return True
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from torchmetrics.functional.classification import (
 )
 
 from voxray.bootstrap import bootstrap_report, groups_per_class
-from voxray.checks import UserError
+from voxray.errors import UserError
 
 CLASSES = ("negative", "positive")  # the names of targets 0 and 1 in a report's group counts
 NEEDS = {"sensitivity": ["positive"], "specificity": ["negative"]}  # every other metric needs both classes

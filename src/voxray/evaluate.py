@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from voxray.checkpoint_files import describe
-from voxray.checks import CKPT_EXAMPLE, UserError
+from voxray.errors import CKPT_EXAMPLE, UserError
 from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_stage_report

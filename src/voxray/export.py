@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 from voxray.evaluate import build_model, load_run
 
 FORMATS = ("onnx",)

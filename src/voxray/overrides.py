@@ -28,7 +28,7 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 
 # Hydra's flags that print something instead of running: no override of theirs is checked
 INFO_FLAGS = ("-h", "--help", "--hydra-help", "--version", "-sc", "--shell-completion", "--info", "-i",

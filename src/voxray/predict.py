@@ -15,7 +15,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from voxray.checks import AUDIO_SUFFIXES, UserError
+from voxray.checks import AUDIO_SUFFIXES
+from voxray.errors import UserError
 from voxray.data.xray_layouts import IMAGE_SUFFIXES
 from voxray.decision import decide
 from voxray.evaluate import build_model, load_run

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 from voxray.data.splits import check_group_disjoint, group_split
 
 

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
-from voxray.checks import PretrainedWeightsUnavailable, UserError
+from voxray.errors import PretrainedWeightsUnavailable, UserError
 from voxray.export import export
 from voxray.models.finetune import BackboneFreeze
 from voxray.models.speech_encoder import FACTORIES, SpeechEncoderClassifier

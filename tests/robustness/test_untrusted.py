@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 from voxray.evaluate import load_run
 
 

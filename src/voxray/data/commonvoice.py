@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 from voxray.data.paths import inside
 
 OFFICIAL_SPLITS = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}

@@ -18,8 +18,9 @@ import torchaudio
 from torch import nn
 from torchaudio.pipelines import Wav2Vec2ASRBundle, Wav2Vec2Bundle
 
-from voxray.checks import PretrainedWeightsUnavailable, UserError, server_answers
+from voxray.errors import PretrainedWeightsUnavailable, UserError
 from voxray.features.speech_frames import speech_length
+from voxray.models.weights import server_answers
 
 # where torchaudio's bundles download from when their path is a bare file name
 MODELS_URL = "https://download.pytorch.org/torchaudio/models"
