@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from voxray.evaluate import load_run
-from voxray.checkpoint_files import publish
+from voxray.checkpoint import load_run, publish
 from voxray.train import train
 from tests.helpers import VOICE_TINY, compose_cfg
 
@@ -43,7 +42,7 @@ def test_best_ckpt_is_the_tested_checkpoint(tmp_path: Path, official_corpus_modu
     with caplog.at_level(logging.INFO, logger="voxray"):
         load_run(best)
         load_run(last)
-    assert [r.getMessage() for r in caplog.records if r.name == "voxray.evaluate"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "voxray.checkpoint"] == [
         f"loading {best}: the weights of epoch {best_epoch} (counted from 0, as in the epoch_NNN.ckpt names); "
         f"the run's best checkpoint by then: {epoch_file.name}",
         f"loading {last}: the weights of epoch 1 (counted from 0, as in the epoch_NNN.ckpt names); "

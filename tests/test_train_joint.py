@@ -14,7 +14,8 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
 from tests.conftest import make_joint_corpus, tone
 from tests.helpers import VOICE_TINY, compose_cfg
-from voxray.evaluate import evaluate, load_run
+from voxray.checkpoint import load_run
+from voxray.evaluate import evaluate
 from voxray.export import export
 from voxray.predict import predict
 from voxray.speakers import speaker_report
@@ -130,7 +131,7 @@ def test_predict_gives_age_and_gender_for_each_file(run: tuple[Path, dict], tmp_
 def test_export_says_which_logits_belong_to_which_task(run: tuple[Path, dict], tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from voxray.evaluate import build_model
+    from voxray.checkpoint import build_model
 
     root, _ = run
     ckpt = root / "run" / "checkpoints" / "last.ckpt"

@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from hydra.utils import instantiate
 
-from voxray.evaluate import load_run
+from voxray.checkpoint import load_run
 from voxray.export import export
 from voxray.predict import predict, prepare_inputs
 from voxray.train import train
@@ -106,7 +106,7 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, voice_ckpt: Path, caplog: p
     assert meta["preparation"]["sample_rate"] == 16000 and meta["preparation"]["clip_seconds"] == 3.0
     import onnxruntime as ort
 
-    from voxray.evaluate import build_model
+    from voxray.checkpoint import build_model
 
     model = build_model(*load_run(voice_ckpt)).eval()
     # model.json tells an ONNX user what the graph does to the int16 clip, so they do not do it twice

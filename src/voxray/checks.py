@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from voxray.errors import CKPT_EXAMPLE, RESUME_EXAMPLE, UserError
+from voxray.checkpoint import check_resume, newest
+from voxray.errors import CKPT_EXAMPLE, UserError
 
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
@@ -65,25 +65,6 @@ def check_loggers(loggers: DictConfig | None) -> None:
         if package and importlib.util.find_spec(package) is None:
             raise UserError(f"logger={name} needs the {package} package, which is not installed: uv pip install "
                             f"{package} (or use logger=tensorboard or logger=csv)")
-
-
-def check_resume(cfg: DictConfig) -> None:
-    """train.py's `ckpt_path` is a checkpoint to resume training from, and exists.
-
-    `train()` builds the network from the composed config and reads a checkpoint only to resume:
-    with `train=false` it would test the untrained network. `eval.py` tests a checkpoint with the
-    model and data settings stored in it.
-    """
-    if not cfg.get("ckpt_path"):
-        return
-    if not cfg.get("train", True):
-        raise UserError(
-            f"train=false with ckpt_path={cfg.ckpt_path} would test this config's untrained network, not the "
-            f"checkpoint; to test a checkpoint run eval.py ckpt_path={cfg.ckpt_path}"
-        )
-    if not Path(cfg.ckpt_path).expanduser().is_file():
-        hint = _newest(cfg, "last.ckpt") or f"resume from a run's {RESUME_EXAMPLE}"
-        raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; {hint}")
 
 
 def check_eval(cfg: DictConfig) -> None:
@@ -243,29 +224,8 @@ def _checkpoint(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "ckpt_path"):
         raise UserError(f"no checkpoint given; pass ckpt_path={CKPT_EXAMPLE}")
     if not Path(cfg.ckpt_path).expanduser().is_file():
-        hint = _newest(cfg, "best.ckpt") or f"pass a checkpoint such as ckpt_path={CKPT_EXAMPLE}"
+        hint = newest(cfg, "best.ckpt") or f"pass a checkpoint such as ckpt_path={CKPT_EXAMPLE}"
         raise UserError(f"ckpt_path={cfg.ckpt_path} is not a file; {hint}")
-
-
-def _newest(cfg: DictConfig, name: str, n: int = 3) -> str:
-    """`the newest <name> files under outputs: a, b, c` (the runs' folder, paths.log_dir), or "" if none."""
-    try:
-        log_dir = OmegaConf.select(cfg, "paths.log_dir")
-    except OmegaConfBaseException:  # an interpolation not resolvable here: the example instead of a list
-        return ""
-    if not log_dir or not Path(log_dir).is_dir():
-        return ""
-    found = sorted((p for p in Path(log_dir).rglob(name) if p.parent.name == "checkpoints"),
-                   key=lambda p: p.stat().st_mtime, reverse=True)[:n]
-    return f"the newest {name} files under {_shown(Path(log_dir))}: {', '.join(map(_shown, found))}" if found else ""
-
-
-def _shown(path: Path) -> str:
-    """`path` relative to the working folder when it lies inside it (as a user would type it)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _positive_int(node: DictConfig, key: str, prefix: str = "") -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from voxray.checkpoint import build_model, load_run
 from voxray.errors import UserError
-from voxray.evaluate import build_model, load_run
 
 FORMATS = ("onnx",)
 

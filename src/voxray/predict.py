@@ -15,11 +15,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from voxray.checkpoint import build_model, load_run
 from voxray.checks import AUDIO_SUFFIXES
 from voxray.errors import UserError
 from voxray.data.xray_layouts import IMAGE_SUFFIXES
 from voxray.decision import decide
-from voxray.evaluate import build_model, load_run
 
 SUFFIXES = AUDIO_SUFFIXES | IMAGE_SUFFIXES
 

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
-from voxray.checkpoint_files import BEST, publish
+from voxray.checkpoint import BEST, publish
 from voxray.data.samplers import epoch_seed
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from voxray.checkpoint_files import checkpoint_epoch
-from voxray.checks import check_resume
+from voxray.checkpoint import check_resume, checkpoint_epoch
 from voxray.html_report.build import write_report
 from voxray.predictions import write_test_predictions
 from voxray.report import write_json, write_stage_report

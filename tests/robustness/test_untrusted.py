@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from voxray.errors import UserError
-from voxray.evaluate import load_run
+from voxray.checkpoint import load_run
 
 
 class _Payload:
