@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from voxray.compare import uar_difference
-from voxray.metrics import multiclass_report
-from voxray.speakers import speaker_report, speaker_scores
+from voxray.evaluation.compare import uar_difference
+from voxray.evaluation.metrics import multiclass_report
+from voxray.evaluation.speakers import speaker_report, speaker_scores
 
 
 def _predictions(csvs: Sequence[Path]) -> tuple[pd.DataFrame, list[str]]:

@@ -22,7 +22,7 @@ from voxray.checks import check_baseline
 from voxray.errors import UserError
 from voxray.embeddings import ResemblyzerFeatures, load_resemblyzer
 from voxray.features.handcrafted import FeatureParams
-from voxray.speakers import speaker_report, speaker_uar
+from voxray.evaluation.speakers import speaker_report, speaker_uar
 
 CLASSES = ["female", "male"]
 

@@ -22,8 +22,8 @@ from voxray.html_report.calibration import reliability_bins
 from voxray.html_report.curves import operating_points
 from voxray.html_report.run_files import RunFiles, read_run
 from voxray.html_report.tables import data_html, metrics_html
-from voxray.metrics import multiclass_report
-from voxray.speakers import speaker_report
+from voxray.evaluation.metrics import multiclass_report
+from voxray.evaluation.speakers import speaker_report
 from voxray.sweep import summarise
 from voxray.train import train
 from tests.helpers import ROOT, XRAY_FAST, compose_cfg, pretrained_file

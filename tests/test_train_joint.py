@@ -18,7 +18,7 @@ from voxray.checkpoint import load_run
 from voxray.evaluate import evaluate
 from voxray.export import export
 from voxray.predict import predict
-from voxray.speakers import speaker_report
+from voxray.evaluation.speakers import speaker_report
 from voxray.train import train
 
 JOINT = ["experiment=voice_age_gender", *VOICE_TINY, "trainer.max_epochs=2", "data.val_fraction=0.25",

@@ -16,7 +16,7 @@ from PIL import Image
 
 from voxray.errors import UserError
 
-from voxray.decision import decide
+from voxray.evaluation.decision import decide
 from voxray.evaluate import evaluate
 from voxray.export import export
 from voxray.predict import predict

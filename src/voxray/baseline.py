@@ -21,14 +21,14 @@ from sklearn.callback import ProgressBar
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from voxray.bootstrap import why_undefined
+from voxray.evaluation.bootstrap import why_undefined
 from voxray.errors import UserError
 from voxray.features.handcrafted import FeatureParams, compute_features, feature_names
-from voxray.metrics import flatten, multiclass_report, stage_metrics
+from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
 from voxray.predictions import FILE as PREDICTIONS
 from voxray.predictions import predictions_table
 from voxray.report import write_stage_report
-from voxray.speakers import speaker_report, speaker_uar
+from voxray.evaluation.speakers import speaker_report, speaker_uar
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def score_test(
     `test/uar`, `test/recall/<class>`, `test/confmat`, ... with the speaker-bootstrap 95% CIs
     (`test/uar_ci95`, `test/n_groups`); with `groups` (n,), the speakers, also per speaker
     `test/speaker/uar` and the block `test/speaker` with its CIs, each speaker decided as the CNN
-    decides them (`voxray.speakers`: the mean log-probability of their clips)."""
+    decides them (`voxray.evaluation.speakers`: the mean log-probability of their clips)."""
     p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels)
     metrics = stage_metrics(len(class_names), "test")
     metrics.update(p, y)

@@ -13,7 +13,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch.utils.data import DataLoader
 
-from voxray.decision import decide
+from voxray.evaluation.decision import decide
 from voxray.models.classifier import Classifier
 
 GROUPS = ("true_positive", "false_negative", "false_positive")

@@ -19,7 +19,7 @@ from voxray.checkpoint import build_model, load_run
 from voxray.checks import AUDIO_SUFFIXES
 from voxray.errors import UserError
 from voxray.data.xray_layouts import IMAGE_SUFFIXES
-from voxray.decision import decide
+from voxray.evaluation.decision import decide
 
 SUFFIXES = AUDIO_SUFFIXES | IMAGE_SUFFIXES
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from voxray.decision import decide
+from voxray.evaluation.decision import decide
 from voxray.models.tasks import Tasks
 
 FILE = "test_predictions.csv"

@@ -15,7 +15,7 @@ import torch
 from numpy.typing import ArrayLike
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from voxray.metrics import decision_uar, multiclass_report
+from voxray.evaluation.metrics import decision_uar, multiclass_report
 
 _TINY = 1e-7  # floor under a probability before its log: a confident 0 must not be -inf
 

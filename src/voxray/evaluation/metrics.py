@@ -9,7 +9,7 @@ One definition per name:
   as the UAR, over the classes present in the targets: a class the targets lack has none of them
   (torchmetrics' macro averages would count it as 0). AUROC needs negatives too: with a single
   class in the targets it is undefined (NaN; null in metrics.json). Binary screening tasks report
-  the positive class's average precision as `auprc` (`voxray.decision`).
+  the positive class's average precision as `auprc` (`voxray.evaluation.decision`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from torchmetrics.classification import (
 from torchmetrics.functional.classification import multiclass_recall
 from torchmetrics.utilities import dim_zero_cat
 
-from voxray.bootstrap import bootstrap_report, groups_per_class
+from voxray.evaluation.bootstrap import bootstrap_report, groups_per_class
 
 
 def present_class_mean(recall: torch.Tensor, support: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from voxray.joint_metrics import mean_uar_reports
-from voxray.metrics import multiclass_report
-from voxray.speakers import speaker_report
+from voxray.evaluation.joint_metrics import mean_uar_reports
+from voxray.evaluation.metrics import multiclass_report
+from voxray.evaluation.speakers import speaker_report
 
 
 def _speakers(n_speakers: int = 30, clips: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:

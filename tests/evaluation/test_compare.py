@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from voxray.compare import uar_difference
-from voxray.metrics import multiclass_report
-from voxray.speakers import speaker_report
+from voxray.evaluation.compare import uar_difference
+from voxray.evaluation.metrics import multiclass_report
+from voxray.evaluation.speakers import speaker_report
 
 
 def _clips(right: dict[str, bool], n: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

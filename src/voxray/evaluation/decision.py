@@ -26,7 +26,7 @@ from torchmetrics.functional.classification import (
     binary_specificity,
 )
 
-from voxray.bootstrap import bootstrap_report, groups_per_class
+from voxray.evaluation.bootstrap import bootstrap_report, groups_per_class
 from voxray.errors import UserError
 
 CLASSES = ("negative", "positive")  # the names of targets 0 and 1 in a report's group counts

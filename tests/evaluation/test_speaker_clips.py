@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from voxray.speaker_clips import speaker_clip_uar
-from voxray.speakers import speaker_uar
+from voxray.evaluation.speaker_clips import speaker_clip_uar
+from voxray.evaluation.speakers import speaker_uar
 
 
 def _epoch(female_right: int, male_right: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:

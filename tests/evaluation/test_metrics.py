@@ -8,8 +8,8 @@ from sklearn.metrics import balanced_accuracy_score
 
 from tests.helpers import compose_cfg
 
-from voxray.bootstrap import group_bootstrap_ci
-from voxray.metrics import multiclass_report, stage_metrics
+from voxray.evaluation.bootstrap import group_bootstrap_ci
+from voxray.evaluation.metrics import multiclass_report, stage_metrics
 
 # targets lack class 2, which the predictions contain (argmax of one-hot probabilities)
 TARGETS = torch.tensor([0, 0, 0, 1, 1, 1])

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from voxray.metrics import multiclass_report
+from voxray.evaluation.metrics import multiclass_report
 from voxray.predictions import predictions_table
-from voxray.speakers import speaker_report, speaker_scores, speaker_uar
+from voxray.evaluation.speakers import speaker_report, speaker_scores, speaker_uar
 
 CLASSES = ["female", "male"]
 

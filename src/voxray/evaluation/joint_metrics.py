@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from voxray.bootstrap import Stat, bootstrap_report, groups_per_class
-from voxray.metrics import decision_uar
-from voxray.speakers import speaker_scores
+from voxray.evaluation.bootstrap import Stat, bootstrap_report, groups_per_class
+from voxray.evaluation.metrics import decision_uar
+from voxray.evaluation.speakers import speaker_scores
 
 
 def _mean_uar(preds: torch.Tensor, targets: torch.Tensor, n_classes: Sequence[int]) -> Stat:

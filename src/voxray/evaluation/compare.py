@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from voxray.bootstrap import bootstrap_report, groups_per_class
-from voxray.metrics import decision_uar
-from voxray.speakers import speaker_scores
+from voxray.evaluation.bootstrap import bootstrap_report, groups_per_class
+from voxray.evaluation.metrics import decision_uar
+from voxray.evaluation.speakers import speaker_scores
 
 
 def _uar_gap(pred_a: torch.Tensor, pred_b: torch.Tensor, targets: torch.Tensor, k: int):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from voxray.decision import binary_metrics, binary_report, choose_threshold, decide
+from voxray.evaluation.decision import binary_metrics, binary_report, choose_threshold, decide
 from voxray.report import write_json, write_stage_report
 
 
