@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> None:
         check_eval(cfg)
         check_accelerator(cfg.trainer)
         from voxray.evaluate import evaluate
-        from voxray.progress import setup_run_logs
+        from voxray.callbacks.progress import setup_run_logs
 
         setup_run_logs()
         evaluate(cfg)

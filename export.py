@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> None:
     with one_line_user_errors():
         check_export(cfg)
         from voxray.export import export
-        from voxray.progress import setup_run_logs
+        from voxray.callbacks.progress import setup_run_logs
 
         setup_run_logs()
         export(cfg)

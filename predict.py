@@ -18,7 +18,7 @@ def main(cfg: DictConfig) -> None:
         check_predict(cfg)
         check_device(cfg.device)
         from voxray.predict import predict
-        from voxray.progress import setup_run_logs
+        from voxray.callbacks.progress import setup_run_logs
 
         setup_run_logs()
         predict(cfg)

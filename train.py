@@ -20,7 +20,7 @@ def main(cfg: DictConfig) -> float | None:
             print_config(cfg)
         check_train(cfg)  # before the heavy imports and any data preparation
         check_accelerator(cfg.trainer)
-        from voxray.progress import setup_run_logs
+        from voxray.callbacks.progress import setup_run_logs
         from voxray.train import train  # after Hydra: keeps --help and tab completion fast
 
         setup_run_logs()

@@ -210,7 +210,7 @@ def test_a_run_logs_one_line_per_epoch_once(tmp_path: Path, official_corpus_modu
     assert done.returncode == 0, done.stderr[-3000:]
     fdr, limit = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
     assert not list(fdr.rglob("*.ckpt")), "fast_dev_run keeps no checkpoint"
-    epochs = [line for line in (limit / "debug.log").read_text().splitlines() if "voxray.progress" in line]
+    epochs = [line for line in (limit / "debug.log").read_text().splitlines() if "voxray.callbacks.progress" in line]
     assert [re.search(r"epoch (\d/\d) ", line)[1] for line in epochs] == ["1/2", "2/2"]
     assert all(re.search(r"train/loss \d\.\d{4}  val/uar \d\.\d{4} \(best \d\.\d{4}, epoch \d\)", e) for e in epochs)
     output = done.stdout + done.stderr
@@ -304,7 +304,7 @@ def test_single_class_warnings_fold_into_one_line_of_ours(caplog: pytest.LogCapt
 
     from hydra.utils import instantiate
 
-    from voxray.progress import filter_library_warnings
+    from voxray.callbacks.progress import filter_library_warnings
 
     model = instantiate(compose_train(["model.net.channels=[4,8]", "model.frontend.logmel.n_mels=32"]).model)
     task = next(iter(model.tasks))

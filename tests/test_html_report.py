@@ -8,7 +8,6 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from voxray.evaluate import evaluate
-from voxray.history import EpochHistory
 from voxray.html_report.calibration import reliability_bins
 from voxray.html_report.curves import operating_points
 from voxray.html_report.run_files import RunFiles, read_run
@@ -178,21 +176,6 @@ def test_an_undefined_interval_says_how_many_people_its_class_has(tmp_path: Path
         assert page.values[key] == "undefined (1 speaker in class m)", key
     assert shown(page.values["test/recall/f_ci95"]) == pytest.approx(metrics["test/recall/f_ci95"])
     assert page.text.count("Speakers per class: f 3, m 1.") == 2
-
-
-def test_epoch_history_replaces_epochs_a_resume_repeats(tmp_path: Path) -> None:
-    history = EpochHistory(tmp_path / "epochs.csv")
-
-    def epoch(n: int, loss: float) -> None:
-        trainer = SimpleNamespace(is_global_zero=True, sanity_checking=False, current_epoch=n, global_step=10 * (n + 1),
-                                  callback_metrics={"train/loss": torch.tensor(loss), "val/uar": torch.tensor(0.5)})
-        history.on_train_epoch_end(trainer, None)
-
-    epoch(0, 1.0), epoch(1, 0.9), epoch(2, 0.8)
-    epoch(2, 0.7)  # resumed from the checkpoint of epoch 1: epoch 2 runs again
-    table = pd.read_csv(tmp_path / "epochs.csv")
-    assert table["epoch"].tolist() == [0, 1, 2] and table["train/loss"].tolist() == pytest.approx([1.0, 0.9, 0.7])
-    assert [p.name for p in tmp_path.iterdir()] == ["epochs.csv"], "written through a temporary file, then renamed"
 
 
 def test_sweep_page_links_each_trial_report(xray_runs: Path, tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ def test_a_sweep_maximises_what_the_experiment_monitors(tmp_path: Path, experime
 
 def test_ddp_config_composes(tmp_path: Path) -> None:
     cfg = compose_cfg("train", tmp_path, tmp_path, ["experiment=voice_mel", "trainer=ddp", "trainer.devices=2"])
-    assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm  # precision: tests/test_speed.py
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm  # precision: tests/cli/test_precision.py
 
 
 @pytest.mark.slow

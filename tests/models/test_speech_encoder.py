@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from voxray.errors import PretrainedWeightsUnavailable, UserError
 from voxray.export import export
-from voxray.models.finetune import BackboneFreeze
+from voxray.callbacks.finetune import BackboneFreeze
 from voxray.models.speech_encoder import FACTORIES, SpeechEncoderClassifier
 from voxray.predict import predict
 from voxray.train import train

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from voxray.models.backbone import create_backbone
-from voxray.models.finetune import BackboneFreeze, split_head
+from voxray.callbacks.finetune import BackboneFreeze, split_head
 
 
 class Tiny(L.LightningModule):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, open_dict
 from typing_extensions import override
 
 from voxray.checkpoint import BEST, publish
@@ -147,6 +148,16 @@ def run_folder_of(ckpt_path: str | Path) -> Path | None:
     """The run folder a `<run>/checkpoints/<name>.ckpt` belongs to, or None for a file elsewhere."""
     path = Path(ckpt_path).expanduser().resolve()
     return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+def continue_run(cfg: DictConfig) -> None:
+    """Resuming from `<run>/checkpoints/last.ckpt` writes into `<run>` again: the checkpoint
+    callback then keeps its best score and path, and TensorBoard continues the same curves."""
+    run = run_folder_of(cfg.ckpt_path)
+    if run is not None and run != Path(cfg.paths.output_dir).resolve():
+        rank_zero_info(f"resuming the run in {run} (this launch's own log: {cfg.paths.output_dir})")
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(run)
 
 
 def resume_command(last: Path) -> str:
