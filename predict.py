@@ -6,8 +6,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from voxray.checks import check_device, check_predict, one_line_user_errors
-from voxray.overrides import check_overrides
+from voxray.cli.checks import check_device, check_predict, one_line_user_errors
+from voxray.cli.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
@@ -18,7 +18,7 @@ def main(cfg: DictConfig) -> None:
         check_predict(cfg)
         check_device(cfg.device)
         from voxray.predict import predict
-        from voxray.callbacks.progress import setup_run_logs
+        from voxray.cli.logs import setup_run_logs
 
         setup_run_logs()
         predict(cfg)

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from common import compose_model, cores, figure, load_line, parser, steady_rate, write_audio, write_films
 from record import append_results  # the script's folder is on sys.path
 from voxray.data.datamodule import ArrayDataset, as_batch
-from voxray.precision import best_precision
+from voxray.cli.precision import best_precision
 
 TASKS = {"voice": ("voice_mel", "clips"), "xray": ("xray_pneumonia", "images")}
 
@@ -108,7 +108,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=cores(), help="DataLoader workers of (a) and (b) (every core)")
     p.add_argument("--source-px", type=int, default=1024, help="X-ray files' width (Kermany's are 1-2k px)")
     p.add_argument("--precision", choices=["32-true", "bf16-mixed"], default=None,
-                   help="default: what train.py picks on this device (voxray.precision)")
+                   help="default: what train.py picks on this device (voxray.cli.precision)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (callbacks.compile)")
     p.add_argument("--set", nargs="*", default=[], help="Hydra overrides of the model, e.g. model.net.channels=[4,8]")
     args = p.parse_args()

@@ -18,7 +18,7 @@ import voxray.baseline
 from tests.conftest import tone
 from tests.helpers import ROOT, compose_cfg
 from voxray.baseline import HandcraftedFeatures, baseline, features_of_rows, score_test, write_comparison
-from voxray.checks import check_baseline
+from voxray.cli.checks import check_baseline
 from voxray.errors import UserError
 from voxray.embeddings import ResemblyzerFeatures, load_resemblyzer
 from voxray.features.handcrafted import FeatureParams

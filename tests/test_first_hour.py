@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from voxray.checks import check_accelerator, check_eval, check_train
+from voxray.cli.checks import check_accelerator, check_eval, check_train
 from voxray.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def compose_train(overrides: list[str]) -> DictConfig:
 
 def test_the_scripts_import_no_torch_before_checking() -> None:
     """What runs before the checks: the overrides' check, the checks, and Hydra's callback (multirun summary)."""
-    code = ("import sys, voxray.checks, voxray.overrides, voxray.sweep; "
+    code = ("import sys, voxray.cli.checks, voxray.cli.overrides, voxray.cli.sweep; "
             "print(sorted({'torch', 'lightning', 'timm', 'pandas'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -258,7 +258,7 @@ def test_too_many_unreadable_clips_is_one_line_naming_skipped_csv(tmp_path: Path
     import shutil
 
     from tests.helpers import VOICE_TINY, compose_cfg
-    from voxray.checks import one_line_user_errors
+    from voxray.cli.checks import one_line_user_errors
     from voxray.train import train
 
     corpus = Path(shutil.copytree(official_corpus_module, tmp_path / "cv"))
@@ -304,7 +304,7 @@ def test_single_class_warnings_fold_into_one_line_of_ours(caplog: pytest.LogCapt
 
     from hydra.utils import instantiate
 
-    from voxray.callbacks.progress import filter_library_warnings
+    from voxray.cli.logs import filter_library_warnings
 
     model = instantiate(compose_train(["model.net.channels=[4,8]", "model.frontend.logmel.n_mels=32"]).model)
     task = next(iter(model.tasks))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,9 +21,9 @@ from voxray.html_report.run_files import RunFiles, read_run
 from voxray.html_report.tables import data_html, metrics_html
 from voxray.evaluation.metrics import multiclass_report
 from voxray.evaluation.speakers import speaker_report
-from voxray.sweep import summarise
+from voxray.cli.sweep import summarise
 from voxray.train import train
-from tests.helpers import ROOT, XRAY_FAST, compose_cfg, pretrained_file
+from tests.helpers import XRAY_FAST, compose_cfg, pretrained_file
 
 
 class Page(HTMLParser):
@@ -195,26 +194,6 @@ def test_sweep_page_links_each_trial_report(xray_runs: Path, tmp_path: Path) -> 
     assert shown(page.values["0"]) == pytest.approx(best, abs=5e-5) and shown(page.values["1"]) == 0.25
     assert shown(page.values["2"]) is None and "failed or unfinished" in page.text
     assert "model.optimizer.lr=0.01" in page.text, "each trial's own overrides"
-
-
-@pytest.mark.parametrize("script, composed", [
-    ("train.py", {"callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "paths", "trainer"}),
-    ("eval.py", {"paths", "trainer"}),
-])
-def test_help_lists_the_groups_the_command_uses(script: str, composed: set[str]) -> None:
-    out = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
-    listing = out.split("== Configuration groups ==")[1].split("== Config ==")[0]
-    groups = {line.split(":")[0] for line in listing.splitlines() if ": " in line}
-    assert groups == composed, "not eda or baseline (nor, for eval, the training groups), which it does not compose"
-
-
-def test_the_sweep_callback_imports_no_torch() -> None:
-    """Hydra builds the multirun callback in every run, before train.py's checks: importing it must
-    stay light, or a one-line mistake takes 40 s instead of 2 s to report."""
-    code = "import sys, voxray.sweep; print(sorted({'torch', 'lightning', 'matplotlib'} & set(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.slow  # a real browser (Debian package chromium): ~4 s on the 2-core box, skipped without it

@@ -165,7 +165,7 @@ def test_the_joint_model_learns_gender_on_the_embedded_corpus(tmp_path: Path) ->
 
 
 def test_a_list_of_targets_without_classes_per_target_is_a_one_line_error(tmp_path: Path) -> None:
-    from voxray.checks import check_train
+    from voxray.cli.checks import check_train
     from voxray.errors import UserError
 
     cfg = compose_cfg("train", tmp_path / "run", tmp_path / "cache", ["data.target=[age,gender]"])

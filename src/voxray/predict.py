@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from voxray.checkpoint import build_model, load_run
-from voxray.checks import AUDIO_SUFFIXES
+from voxray.cli.checks import AUDIO_SUFFIXES
 from voxray.errors import UserError
 from voxray.data.xray_layouts import IMAGE_SUFFIXES
 from voxray.evaluation.decision import decide

@@ -1,7 +1,7 @@
 """GPU settings the default callbacks apply to the network: channels-last memory order, `torch.compile`.
 
 Both touch only the network (`Classifier.net`), never the front end, which stays eager and fp32.
-Precision and cuDNN autotuning are trainer settings (`conf/trainer/default.yaml`, `voxray.precision`).
+Precision and cuDNN autotuning are trainer settings (`conf/trainer/default.yaml`, `voxray.cli.precision`).
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ class Classifier(L.LightningModule):
 
     def _say_absent(self, prefix: str, names: Sequence[str], targets: torch.Tensor) -> None:
         """One line when a split lacks classes (again only when the set changes), in place of
-        torchmetrics' warnings per class, metric and epoch (`voxray.callbacks.progress.filter_library_warnings`)."""
+        torchmetrics' warnings per class, metric and epoch (`voxray.cli.logs.filter_library_warnings`)."""
         support = torch.bincount(targets, minlength=len(names)).tolist()
         absent = [name for name, n in zip(names, support) if n == 0]
         if absent and absent != self._absent.get(prefix) and self.global_rank == 0:

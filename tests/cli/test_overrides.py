@@ -45,7 +45,7 @@ ACCEPTED = [  # what the tests and the README add on purpose
 CHECK_ALL = """
 import json, sys, time
 from voxray.errors import UserError
-from voxray.overrides import check_overrides
+from voxray.cli.overrides import check_overrides
 out = {}
 for command in json.loads(sys.argv[1]):
     start = time.monotonic()
