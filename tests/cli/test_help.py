@@ -11,8 +11,9 @@ from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize("script, composed", [
-    ("train.py", {"callbacks", "data", "debug", "experiment", "hparams_search", "logger", "model", "paths", "trainer"}),
-    ("eval.py", {"paths", "trainer"}),
+    ("train.py", {"callbacks", "data", "debug", "experiment", "extras", "hparams_search", "logger", "model", "paths",
+                  "trainer"}),
+    ("eval.py", {"extras", "paths", "trainer"}),
 ])
 def test_help_lists_the_groups_the_command_uses(script: str, composed: set[str]) -> None:
     out = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True,
