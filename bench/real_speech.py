@@ -48,7 +48,7 @@ from omegaconf import OmegaConf
 from sklearn.model_selection import StratifiedGroupKFold
 
 from voxray.data.audio import CleanParams, clean, decode
-from voxray.predictions import FILE as PREDICTIONS
+from voxray.reporting.predictions import FILE as PREDICTIONS
 from voxray.synth.voice import COLUMNS
 
 from real_speech_sources import SPEAKERS, Speaker, extract, fetch_debs  # the script's folder is on sys.path

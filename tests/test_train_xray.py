@@ -22,7 +22,7 @@ FAST = [
 ]
 
 
-@pytest.mark.slow  # ~7 min on 2 busy cores; tests/test_gradcam.py covers Grad-CAM in the default run
+@pytest.mark.slow  # ~7 min on 2 busy cores; tests/reporting/test_gradcam.py covers Grad-CAM in the default run
 def test_xray_reaches_auroc_and_sensitivity_then_eval_writes_gradcam(tmp_path: Path) -> None:
     metrics = train(compose_cfg("train", tmp_path / "run", tmp_path / "cache", FAST))
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())

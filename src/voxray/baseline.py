@@ -25,9 +25,9 @@ from voxray.evaluation.bootstrap import why_undefined
 from voxray.errors import UserError
 from voxray.features.handcrafted import FeatureParams, compute_features, feature_names
 from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
-from voxray.predictions import FILE as PREDICTIONS
-from voxray.predictions import predictions_table
-from voxray.report import write_stage_report
+from voxray.reporting.predictions import FILE as PREDICTIONS
+from voxray.reporting.predictions import predictions_table
+from voxray.reporting.metrics_file import write_stage_report
 from voxray.evaluation.speakers import speaker_report, speaker_uar
 
 log = logging.getLogger(__name__)

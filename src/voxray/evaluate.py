@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from voxray.checkpoint import build_model, load_run
 from voxray.html_report.build import write_report
-from voxray.predictions import write_test_predictions
-from voxray.report import write_stage_report
+from voxray.reporting.predictions import write_test_predictions
+from voxray.reporting.metrics_file import write_stage_report
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -31,7 +31,7 @@ def evaluate(cfg: DictConfig) -> dict:
     write_stage_report(metrics, model.class_names, out, "test", str(cfg.ckpt_path), ckpt.get("epoch"))
     write_test_predictions(datamodule, model, out)
     if cfg.get("gradcam"):
-        from voxray.gradcam import write_gradcam
+        from voxray.reporting.gradcam import write_gradcam
 
         written = write_gradcam(model, datamodule.test_dataloader(), out, cfg.gradcam_per_group)
         print(f"Grad-CAM overlays in {out / 'gradcam'}: {written}")

@@ -11,10 +11,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from voxray.checkpoint import check_resume, checkpoint_epoch
 from voxray.html_report.build import write_report
-from voxray.predictions import write_test_predictions
-from voxray.report import write_json, write_stage_report
+from voxray.reporting.predictions import write_test_predictions
+from voxray.reporting.metrics_file import write_json, write_stage_report
 from voxray.callbacks.resume import RunCheckpoint, continue_run
-from voxray.tensorboard import log_hparams
+from voxray.reporting.tensorboard import log_hparams
 
 
 def instantiate_group(group: DictConfig | None) -> list:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from voxray.evaluation.decision import binary_metrics, binary_report, choose_threshold, decide
-from voxray.report import write_json, write_stage_report
+from voxray.reporting.metrics_file import write_json, write_stage_report
 
 
 def test_threshold_with_best_specificity_at_target_sensitivity() -> None:

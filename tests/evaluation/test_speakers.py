@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from voxray.evaluation.metrics import multiclass_report
-from voxray.predictions import predictions_table
+from voxray.reporting.predictions import predictions_table
 from voxray.evaluation.speakers import speaker_report, speaker_scores, speaker_uar
 
 CLASSES = ["female", "male"]

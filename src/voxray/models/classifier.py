@@ -19,7 +19,7 @@ from voxray.models.outputs import EpochOutputs
 from voxray.models.tasks import MISSING, Task, Tasks
 from voxray.evaluation.speaker_clips import speaker_clip_uar
 from voxray.evaluation.speakers import speaker_report, speaker_uar
-from voxray.tensorboard import log_eval_epoch
+from voxray.reporting.tensorboard import log_eval_epoch
 
 log = logging.getLogger(__name__)
 CHOSEN, FIXED = "chosen on validation", "set by model.decision.threshold"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from voxray.plots import confusion_figure
+from voxray.reporting.plots import confusion_figure
 
 
 def undefined_as_null(value: object) -> object:

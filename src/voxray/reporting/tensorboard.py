@@ -10,7 +10,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 from torchmetrics.functional.classification import multiclass_roc
 
-from voxray.plots import confusion_figure
+from voxray.reporting.plots import confusion_figure
 
 
 def roc_figure(probs: torch.Tensor, targets: torch.Tensor, class_names: Sequence[str], title: str) -> Figure:

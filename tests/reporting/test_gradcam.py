@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from voxray.features.xray_augment import XrayFrontEnd
-from voxray.gradcam import write_gradcam
+from voxray.reporting.gradcam import write_gradcam
 from voxray.models.backbone import create_backbone
 from voxray.models.classifier import Classifier
 
