@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from voxray.losses import class_weights
+from voxray.models.losses import class_weights
 from voxray.models.tasks import MISSING, Tasks
 
 JOINT = Tasks({"age": ["teens", "twenties", "thirties"], "gender": ["female", "male"]})

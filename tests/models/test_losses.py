@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from voxray.losses import class_weights
+from voxray.models.losses import class_weights
 
 
 def test_balanced_weights_equalise_class_mass() -> None:
