@@ -20,9 +20,9 @@ import pandas as pd
 
 from common import cores, figure, load_line, parser, write_audio, write_films
 from record import append_results  # the script's folder is on sys.path
-from voxray.data.audio import CleanParams, load_clip
+from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.cache import prepare_array
-from voxray.data.xray import load_xray_row
+from voxray.data.xray.datamodule import load_xray_row
 
 
 def prepared_per_s(paths: list[str], load: partial, shape: tuple[int, ...], dtype: str, folder: Path,

@@ -47,7 +47,7 @@ import soundfile as sf
 from omegaconf import OmegaConf
 from sklearn.model_selection import StratifiedGroupKFold
 
-from voxray.data.audio import CleanParams, clean, decode
+from voxray.data.voice.audio import CleanParams, clean, decode
 from voxray.reporting.predictions import FILE as PREDICTIONS
 from voxray.synth.voice import COLUMNS
 

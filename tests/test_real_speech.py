@@ -14,7 +14,7 @@ import soundfile as sf
 
 from tests.conftest import tone
 from tests.helpers import ROOT
-from voxray.data.commonvoice import read_common_voice
+from voxray.data.voice.commonvoice import read_common_voice
 from voxray.synth.voice import COLUMNS
 
 sys.path.append(str(ROOT / "bench"))  # the script imports its catalogue from its own folder

@@ -73,7 +73,7 @@ def test_voice_cache_key_carries_the_preparation_version(tmp_path: Path, voice_c
     _, run_cfg = load_run(voice_ckpt)
     folder = lambda: instantiate(run_cfg.data, report_dir=None)._prepare().folder  # noqa: E731
     before = folder()
-    monkeypatch.setattr("voxray.data.voice.CLIP_PREPARATION", "load_clip-changed")
+    monkeypatch.setattr("voxray.data.voice.datamodule.CLIP_PREPARATION", "load_clip-changed")
     assert folder() != before, "changed preparation code must not reuse the old cache"
 
 

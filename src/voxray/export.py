@@ -29,8 +29,8 @@ def example_input(run_cfg: DictConfig, batch: int = 2) -> torch.Tensor:
 
 
 def preparation_steps(run_cfg: DictConfig, in_graph: list[str]) -> dict:
-    """What a caller must do to a file before the graph (`voxray.data.audio.load_clip` or
-    `voxray.data.xray_images.load_xray`), and `in_graph`, what the graph does itself."""
+    """What a caller must do to a file before the graph (`voxray.data.voice.audio.load_clip` or
+    `voxray.data.xray.images.load_xray`), and `in_graph`, what the graph does itself."""
     data = run_cfg.data
     if "clean" in data:
         clean = data.clean

@@ -16,9 +16,9 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from voxray.checkpoint import build_model, load_run
-from voxray.cli.checks import AUDIO_SUFFIXES
 from voxray.errors import UserError
-from voxray.data.xray_layouts import IMAGE_SUFFIXES
+from voxray.data.voice import AUDIO_SUFFIXES
+from voxray.data.xray.layouts import IMAGE_SUFFIXES
 from voxray.evaluation.decision import decide
 
 SUFFIXES = AUDIO_SUFFIXES | IMAGE_SUFFIXES

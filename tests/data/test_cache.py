@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 import voxray.data.cache as cache
-from voxray.data.audio import CleanParams, load_clip
+from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.cache import prepare_array
 from tests.conftest import tone
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from voxray.data.audio import CleanParams, load_clip
+from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.cache import PreparedArray, prepare_array
 from tests.conftest import tone
 

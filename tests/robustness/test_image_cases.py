@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from voxray.data.cache import PreparedArray, prepare_array
-from voxray.data.xray_images import XrayDecodeError, load_xray
+from voxray.data.xray.images import XrayDecodeError, load_xray
 from tests.dicom import write_dicom
 
 SIZE = 32

@@ -17,9 +17,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from voxray.checkpoint import check_resume, newest
+from voxray.data.voice import AUDIO_SUFFIXES
 from voxray.errors import CKPT_EXAMPLE, UserError
 
-AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
                 "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")
 # loggers whose package is an optional dependency (class name -> package)
@@ -202,20 +202,20 @@ def _xray_root(root: str) -> None:
             f"data.root={root} does not exist; point it at a chest X-ray folder (Kermany chest_xray, "
             "COVID-19 Radiography Database) or a manifest.csv, or leave data.root out for the synthetic set"
         )
-    from voxray.data.xray_layouts import _detect_layout  # pandas, no torch
+    from voxray.data.xray.layouts import detect_layout  # pandas, no torch
 
     try:
-        _detect_layout(Path(os.path.abspath(path)))
+        detect_layout(Path(os.path.abspath(path)))
     except (ValueError, FileNotFoundError) as err:
         raise UserError(f"data.root={root}: {err}") from err
 
 
 def _xray_layout(path: Path) -> str | None:
     """The chest X-ray layout the X-ray reader finds at `path` (kermany, radiography, manifest), or None."""
-    from voxray.data.xray_layouts import _detect_layout  # pandas, no torch
+    from voxray.data.xray.layouts import detect_layout  # pandas, no torch
 
     try:
-        return _detect_layout(Path(os.path.abspath(path)))[0]
+        return detect_layout(Path(os.path.abspath(path)))[0]
     except (ValueError, FileNotFoundError):
         return None
 

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from voxray.data.splits import SPLITS
-from voxray.data.xray import XrayDataModule
-from voxray.data.xray_splits import find_duplicates
+from voxray.data.xray.datamodule import XrayDataModule
+from voxray.data.xray.splits import find_duplicates
 from voxray.eda.plots import count_bars, mean_images
 from voxray.eda.report import Item, save_figure, table_item
 from voxray.models.losses import class_weights

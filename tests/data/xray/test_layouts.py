@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from voxray.data.xray_layouts import XRAY_TASK_CLASSES, kermany_patient_id, read_xray_dataset
-from voxray.data.xray_splits import check_patient_disjoint
+from voxray.data.xray.layouts import XRAY_TASK_CLASSES, kermany_patient_id, read_xray_dataset
+from voxray.data.xray.splits import check_patient_disjoint
 from tests.dicom import write_dicom
 
 
@@ -214,7 +214,7 @@ def test_kermany_names_without_patient_id_are_counted_and_warned_about(
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
 
-    with caplog.at_level("WARNING", logger="voxray.data.xray_layouts"):
+    with caplog.at_level("WARNING", logger="voxray.data.xray.layouts"):
         table, report = read_xray_dataset(tmp_path)
 
     assert report["patient_id_fallbacks"] == n_stray

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from voxray.data.datamodule import ArrayDataModule, Plan
-from voxray.data.xray_images import load_xray, pixel_digest
-from voxray.data.xray_layouts import XRAY_TASK_CLASSES, read_xray_dataset
-from voxray.data.xray_splits import assign_splits, check_leakage, find_duplicates
+from voxray.data.xray.images import load_xray, pixel_digest
+from voxray.data.xray.layouts import XRAY_TASK_CLASSES, read_xray_dataset
+from voxray.data.xray.splits import assign_splits, check_leakage, find_duplicates
 
 
 def load_xray_row(path: str, size: int) -> tuple[np.ndarray, dict]:

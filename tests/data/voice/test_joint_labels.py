@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 
 from tests.conftest import make_joint_corpus
 from tests.helpers import compose_cfg
-from voxray.data.commonvoice import apply_label_maps
+from voxray.data.voice.commonvoice import apply_label_maps
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 
 from voxray.data.paths import inside
+from voxray.data.splits import SPLITS
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"})
-SPLITS = ("train", "val", "test")
 COLUMNS = ["path", "label", "patient_id", "split", "source"]
 XRAY_TASK_CLASSES: dict[str, tuple[str, ...]] = {
     "binary": ("normal", "pneumonia"),
@@ -85,7 +85,7 @@ def read_xray_dataset(root: str | Path, task: str = "binary") -> tuple[pd.DataFr
     """
     if task not in XRAY_TASK_CLASSES:
         raise ValueError(f"unknown task {task!r}; choose one of {sorted(XRAY_TASK_CLASSES)}")
-    layout, base = _detect_layout(Path(os.path.abspath(root)))
+    layout, base = detect_layout(Path(os.path.abspath(root)))
     if task not in LAYOUT_TASKS[layout]:
         raise ValueError(
             f"task {task!r} is not available for the {layout} layout at {base}; "
@@ -147,7 +147,7 @@ def _patient_id_fallbacks(table: pd.DataFrame, base: Path) -> dict:
     return {"patient_id_fallbacks": len(stray), "patient_id_fallback_examples": examples}
 
 
-def _detect_layout(root: Path) -> tuple[str, Path]:
+def detect_layout(root: Path) -> tuple[str, Path]:
     """Find the one layout at `root` or the shallowest folder below it (two levels at most)."""
     if root.is_file() and root.suffix.lower() == ".csv":
         return "manifest", root

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from voxray.data.xray_images import XrayDecodeError, load_xray, pixel_digest
+from voxray.data.xray.images import XrayDecodeError, load_xray, pixel_digest
 from tests.dicom import write_dicom
 
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from voxray.data.audio import CleanParams, load_clip
-from voxray.data.commonvoice import apply_label_map, apply_label_maps, read_common_voice
+from voxray.data.voice.audio import CleanParams, load_clip
+from voxray.data.voice.commonvoice import apply_label_map, apply_label_maps, read_common_voice
 from voxray.data.datamodule import ArrayDataModule, Plan
 from voxray.data.splits import first_label_split, group_split
 

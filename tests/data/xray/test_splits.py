@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from voxray.data.xray_images import load_xray, pixel_digest
-from voxray.data.xray_splits import (
+from voxray.data.xray.images import load_xray, pixel_digest
+from voxray.data.xray.splits import (
     assign_splits,
     check_leakage,
     check_patient_disjoint,

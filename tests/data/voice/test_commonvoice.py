@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from voxray.data.commonvoice import apply_label_map, read_common_voice
+from voxray.data.voice.commonvoice import apply_label_map, read_common_voice
 from tests.conftest import write_official
 
 AGE_MAP = {"teens": "teens", "twenties": "twenties", "thirties": "thirties", "seventies": "sixties+"}
