@@ -8,7 +8,8 @@ however many imports make it; imports under `if TYPE_CHECKING:` are left out (th
     uv run python tools/import_graph.py --src OTHER/src/voxray --place checks=cli --place metrics=evaluation
 
 Prints: top-level modules, parts, import edges, levels (the longest chain of imports, in parts), edges
-that run back up the declared layer order, cycles, and the files over 300 lines. A part the order does
+that run back up the declared layer order, cycles (between parts, and between modules: a part may hold
+modules on both sides of another part), and the files over 300 lines. A part the order does
 not name is placed with `--place PART=LAYER` (a layer is named by any part already in it); until then
 its edges are listed as unjudged.
 """
@@ -77,19 +78,23 @@ def module_name(path: Path, src: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def graph(src: Path) -> tuple[list[str], dict[str, set[str]]]:
-    """The top-level modules of `src`, and each part's imported parts."""
-    files = sorted(src.rglob("*.py"))
-    edges: dict[str, set[str]] = {part_of(module_name(path, src)): set() for path in files}
-    for path in files:
-        module = module_name(path, src)
-        here = part_of(module)
-        for target in imports(path, module):
-            there = part_of(target)
-            if there in edges and there != here:  # `from voxray import x` also names the package itself
-                edges[here].add(there)
+def graph(src: Path) -> tuple[list[str], dict[str, set[str]], dict[str, set[str]]]:
+    """The top-level modules of `src`, each part's imported parts, and each module's imported modules."""
+    files = {module_name(path, src): path for path in sorted(src.rglob("*.py"))}
+    modules: dict[str, set[str]] = {}
+    for module, path in files.items():
+        targets = set()
+        for name in imports(path, module):
+            while name and name not in files:  # `from a.b import c`: c is a module or a name in a.b
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        modules[module] = targets
+    parts: dict[str, set[str]] = {part_of(module): set() for module in files}
+    for module, targets in modules.items():
+        parts[part_of(module)] |= {part_of(t) for t in targets} - {part_of(module)}
     top = sorted(p.stem for p in src.glob("*.py"))
-    return top, edges
+    return top, parts, modules
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -169,7 +174,7 @@ def main() -> None:
                         help="put a part the order does not name into the layer of another part (repeatable)")
     args = parser.parse_args()
     places = dict(p.split("=", 1) for p in args.place)
-    top, edges = graph(args.src)
+    top, edges, modules = graph(args.src)
     layer = layer_of(places)
     pairs = sorted((a, b) for a, targets in edges.items() for b in targets)
     judged = [(a, b) for a, b in pairs if a in layer and b in layer]
@@ -184,7 +189,9 @@ def main() -> None:
     if unjudged:
         print(f"parts in no layer (their edges unjudged; --place them): {', '.join(unjudged)}")
     found = cycles(edges)
-    print(f"cycles: {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
+    print(f"cycles between parts: {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
+    found = cycles(modules)
+    print(f"cycles between modules: {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
     src_root = args.src.parents[1]
     long = long_files(src_root)
     print(f"files over {LONG} lines in the checkout: {len(long)}"
