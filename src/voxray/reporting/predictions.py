@@ -1,7 +1,7 @@
 """`test_predictions.csv`: every test clip or film with its label, decision and probabilities.
 
 The metrics summarise; this file lets a person find the speakers and films behind them, and lets
-evaluations be pooled across runs (cross-validation folds, as `bench/real_speech.py` does).
+evaluations be pooled across runs (cross-validation folds, as `experiments/real_speech` does).
 """
 
 from __future__ import annotations

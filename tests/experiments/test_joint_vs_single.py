@@ -1,4 +1,4 @@
-"""bench/joint_vs_single.py: the joint model's checks against single-task runs, read from metrics.json."""
+"""experiments/joint_vs_single.py: the joint model's checks against single-task runs, read from metrics.json."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def compare(tmp_path: Path, joint_age: float, joint_gender: float) -> str:
                                             **block(joint_gender, 0.9, 1.0, "test/gender/")})
     age = run_folder(tmp_path / "age", {**block(0.40, 0.33, 0.47, "test/"), "test/n_examples": 250})
     gender = run_folder(tmp_path / "gender", block(0.99, 0.97, 1.0, "test/"))
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "joint_vs_single.py"), str(joint), str(age), str(gender)],
+    done = subprocess.run([sys.executable, "-m", "experiments.joint_vs_single", str(joint), str(age), str(gender)],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

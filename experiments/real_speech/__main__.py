@@ -1,23 +1,23 @@
 """Real-speech check: the gender of real, unseen speakers, CNN against the hand-crafted baseline.
 
 Builds a Common Voice-layout corpus from credited voices in Debian packages
-(`bench/real_speech_sources.py`), splits it into K speaker-disjoint folds (every speaker is tested
+(`experiments/real_speech/sources.py`), splits it into K speaker-disjoint folds (every speaker is tested
 once), runs the project's own `train.py` and `baseline.py` on each fold, and pools the test
 predictions of all folds: UAR over clips and over speakers, with 95% intervals that resample speakers.
 
-    uv run python bench/real_speech.py --only-build       # fetch, build corpus and folds, list the speakers
-    uv run python bench/real_speech.py                    # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
-    uv run python bench/real_speech.py --reuse --variant cnn= --variant noaug="OVERRIDE1 OVERRIDE2"
-    uv run python bench/real_speech.py --reuse --variant cnn= --train-seeds 42 1 2   # same folds, three training seeds
-    uv run python bench/real_speech.py --reuse --fuse     # also each CNN run fused with the baseline
+    uv run python -m experiments.real_speech --only-build       # fetch, build corpus and folds, list the speakers
+    uv run python -m experiments.real_speech                    # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
+    uv run python -m experiments.real_speech --reuse --variant cnn= --variant noaug="OVERRIDE1 OVERRIDE2"
+    uv run python -m experiments.real_speech --reuse --variant cnn= --train-seeds 42 1 2   # same folds, three training seeds
+    uv run python -m experiments.real_speech --reuse --fuse     # also each CNN run fused with the baseline
 
 A fold's dev split is two speakers, one per gender: too few to choose a checkpoint or stop early by
-(its UAR moves in steps of a quarter). The runs in bench/results.md therefore train a fixed schedule
+(its UAR moves in steps of a quarter). The runs in experiments/real_speech/results.md therefore train a fixed schedule
 and test the last epoch: each variant adds `data.batch_size=16 trainer.max_epochs=15
 callbacks.early_stopping=null callbacks.model_checkpoint.monitor=null` (about 270 steps on 16
 training speakers of 20 clips).
 
-Prints a table and appends it, with the speakers, date, machine, command and versions, to bench/results.md.
+Prints a table and appends it, with the speakers, date, machine, command and versions, to experiments/real_speech/results.md.
 Each CNN's UAR minus the baseline's comes with a paired interval (the same speakers drawn for both):
 on a few dozen speakers the two models' own intervals overlap even where one is clearly better.
 Gender and recording set go together (the 8 kHz telephone prompts are mostly women, the KLettres
@@ -47,15 +47,15 @@ import soundfile as sf
 from omegaconf import OmegaConf
 from sklearn.model_selection import StratifiedGroupKFold
 
+from bench.record import append_results
+from experiments.real_speech.scores import fused, pooled, results_table, seeds_table, speaker_table, versus
+from experiments.real_speech.sources import SPEAKERS, Speaker, extract, fetch_debs
 from voxray.data.voice.audio import CleanParams, clean, decode
 from voxray.reporting.predictions import FILE as PREDICTIONS
 from voxray.synth.voice import COLUMNS
 
-from real_speech_sources import SPEAKERS, Speaker, extract, fetch_debs  # the script's folder is on sys.path
-from real_speech_scores import fused, pooled, results_table, seeds_table, speaker_table, versus
-from record import RESULTS, append_results
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).with_name("results.md")
 WORK = ROOT / ".cache" / "real_speech"  # downloads, corpus and runs
 LABELS = {"female": "female_feminine", "male": "male_masculine"}  # Common Voice's labels since release 17
 
@@ -280,7 +280,7 @@ def commands(variants: Sequence[tuple[str, list[str]]], trainer: str, seed: int,
 
 def main() -> None:
     trainers = sorted(p.stem for p in (ROOT / "conf" / "trainer").glob("*.yaml"))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.real_speech", description=__doc__.splitlines()[0])
     parser.add_argument("--variant", type=_variant, action="append", metavar='NAME="OVERRIDES"',
                         help="a CNN to compare: train.py overrides (repeatable; default: cnn with none)")
     parser.add_argument("--baseline", type=shlex.split, default=[], metavar='"OVERRIDES"',

@@ -3,12 +3,12 @@
     uv run train.py experiment=voice_mel        # age alone      -> outputs/train/runs/<A>
     uv run train.py experiment=voice_gender     # gender alone   -> outputs/train/runs/<G>
     uv run train.py experiment=voice_age_gender # both, one net  -> outputs/train/runs/<J>
-    uv run python bench/joint_vs_single.py outputs/train/runs/<J> outputs/train/runs/<A> outputs/train/runs/<G>
+    uv run python -m experiments.joint_vs_single outputs/train/runs/<J> outputs/train/runs/<A> outputs/train/runs/<G>
 
 With the same seed the joint run tests age on the same speakers and clips as the age-only run
 (`voxray.data.splits.first_label_split`). It prints test UAR with 95% CIs (speakers resampled) per
 task and level, and two checks: the joint age UAR lies within the age-only run's 95% CI, and the
-joint gender UAR is at least 0.95; `--record` appends the table to bench/results.md.
+joint gender UAR is at least 0.95; `--record` appends the table to experiments/results.md.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
-from record import append_results
+from bench.record import append_results
 
 GENDER_BAR = 0.95
+RESULTS = Path(__file__).with_name("results.md")
 
 
 def _metrics(run: Path) -> dict:
@@ -62,16 +63,16 @@ def _level(metrics: dict, prefix: str, level: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m experiments.joint_vs_single", description=__doc__.splitlines()[0])
     parser.add_argument("joint", type=Path, help="run folder of experiment=voice_age_gender")
     parser.add_argument("age", type=Path, help="run folder of experiment=voice_mel (same seed)")
     parser.add_argument("gender", type=Path, nargs="?", help="run folder of experiment=voice_gender")
-    parser.add_argument("--record", action="store_true", help="append the table to bench/results.md")
+    parser.add_argument("--record", action="store_true", help="append the table to experiments/results.md")
     args = parser.parse_args()
     table = compare(args.joint, args.age, args.gender)
     print(table)
     if args.record:
-        append_results("Joint age + gender model against single-task models", table)
+        append_results("Joint age + gender model against single-task models", table, RESULTS)
 
 
 if __name__ == "__main__":

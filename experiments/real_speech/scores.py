@@ -1,5 +1,5 @@
 """The real-speech check's scores: the folds' test predictions pooled, compared and fused, and the
-markdown tables of `bench/real_speech.py`."""
+markdown tables of `python -m experiments.real_speech`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Real recorded voices shipped in Debian bookworm packages, each with the credit that names them,
 and the means to get them out: `apt-get download`, then the .deb read in Python.
 
-Used by `bench/real_speech.py`. A speaker's gender is what the credit says (a named person, a
+Used by `experiments/real_speech/corpus.py`. A speaker's gender is what the credit says (a named person, a
 folder named `<lang>_<COUNTRY>_<f|m>_<name>`), never what the voice sounds like; the median f0 the
 builder reports is only a check on it. Each entry is one person: a voice heard in two packages
 keeps one id, or one of them is left out, so that the folds stay speaker-disjoint.

@@ -1,6 +1,6 @@
 """Speakers per class in the validation and test splits of the voice experiments, seed by seed.
 
-    python bench/split_speakers.py [--seeds 1 2 3 4 5] [--experiments voice_mel voice_gender] [override ...]
+    uv run python -m experiments.split_speakers [--seeds 1 2 3 4 5] [--experiments voice_mel voice_gender] [override ...]
 
 Reads the data as `python train.py experiment=<name> seed=<seed> <override ...>` would (the embedded
 corpus unless `data.root=` is given; the first build takes minutes; VOXRAY_CACHE picks the cache),
@@ -52,7 +52,7 @@ def summary(table: pd.DataFrame, tasks: list[str] | None, split: str) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.split_speakers", description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     p.add_argument("--experiments", nargs="+", default=["voice_mel", "voice_gender"])
     p.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py")

@@ -13,14 +13,12 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import tone
-from tests.helpers import ROOT
+from experiments.real_speech.__main__ import _variant, build, commands, run
+from experiments.real_speech.scores import fused, pooled, seeds_table, versus
+from experiments.real_speech.sources import Speaker, fetch_debs
 from voxray.data.voice.commonvoice import read_common_voice
 from voxray.synth.voice import COLUMNS
 
-sys.path.append(str(ROOT / "bench"))  # the script imports its catalogue from its own folder
-from real_speech import _variant, build, commands, run  # noqa: E402
-from real_speech_scores import fused, pooled, seeds_table, versus  # noqa: E402
-from real_speech_sources import Speaker, fetch_debs  # noqa: E402
 
 PACKAGE = "fake-voices"
 CAP = 4
