@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import tone
-from experiments.real_speech.__main__ import _variant, build, commands, run
+from experiments.real_speech.corpus import build
+from experiments.real_speech.runs import commands, run, variant
 from experiments.real_speech.scores import fused, pooled, seeds_table, versus
 from experiments.real_speech.sources import Speaker, fetch_debs
 from voxray.data.voice.commonvoice import read_common_voice
@@ -159,15 +160,15 @@ def test_reuse_keeps_only_predictions_written_after_the_corpus_by_the_same_overr
 
 
 def test_variants_are_named_override_lists() -> None:
-    assert _variant('a=model.augment=null "data.batch_size=32"') == ("a", ["model.augment=null", "data.batch_size=32"])
-    assert _variant("cnn=") == ("cnn", [])
+    assert variant('a=model.augment=null "data.batch_size=32"') == ("a", ["model.augment=null", "data.batch_size=32"])
+    assert variant("cnn=") == ("cnn", [])
     with pytest.raises(Exception, match="NAME="):
-        _variant("baseline=x")
+        variant("baseline=x")
 
 
 def test_a_variant_trains_with_its_own_seed_on_the_same_folds() -> None:
     """Hydra keeps an override's last value: the folds' seed must come before the variant's."""
-    runs = commands([("cnn", []), ("seed1", _variant("seed1=seed=1 trainer.max_epochs=2")[1])], "default", 42)
+    runs = commands([("cnn", []), ("seed1", variant("seed1=seed=1 trainer.max_epochs=2")[1])], "default", 42)
     last_seed = {name: [a for a in cmd if a.startswith("seed=")][-1] for name, cmd in runs.items()}
     assert last_seed == {"cnn": "seed=42", "seed1": "seed=1", "baseline": "seed=42"}
 
@@ -208,7 +209,7 @@ def test_fusion_averages_the_two_models_log_probabilities_clip_by_clip(tmp_path:
         fused([[cnn], [base]], tmp_path / "fused")
 
 
-def test_training_seeds_name_one_run_each_and_are_summed_up_per_variant(tmp_path: Path) -> None:
+def test_training_seeds_name_one_run_each_and_are_summed_up_pervariant(tmp_path: Path) -> None:
     runs = commands([("cnn", []), ("un", ["model.frontend.utterance_norm=true"])], "default", 42, [42, 1])
     last_seed = {name: [a for a in cmd if a.startswith("seed=")][-1] for name, cmd in runs.items()}
     assert last_seed == {"cnn": "seed=42", "cnn_seed1": "seed=1", "un": "seed=42", "un_seed1": "seed=1",
