@@ -14,7 +14,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.helpers import ROOT, compose_cfg
+from tests.helpers.config import ROOT, compose_cfg
 from voxray.baseline import baseline, score_test, write_comparison
 from voxray.cli.checks import check_baseline
 from voxray.errors import UserError

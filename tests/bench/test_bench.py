@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers.config import ROOT
 
 BENCH = ROOT / "bench"
 

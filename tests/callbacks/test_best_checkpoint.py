@@ -12,7 +12,7 @@ import torch
 
 from voxray.checkpoint import load_run, publish
 from voxray.train import train
-from tests.helpers import VOICE_TINY, compose_cfg
+from tests.helpers.config import VOICE_TINY, compose_cfg
 
 TINY = [*VOICE_TINY, "trainer.max_epochs=2", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from tests.helpers import VOICE_TINY, compose_cfg
+from tests.helpers.config import VOICE_TINY, compose_cfg
 from voxray.callbacks.gpu import ChannelsLast, CompileNet
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers.config import ROOT
 
 
 @pytest.mark.parametrize("script, composed", [

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_first_hour import FAST_SECONDS, ROOT, run
+from tests.helpers.config import ROOT
+from tests.helpers.scripts import FAST_SECONDS, run
 
 # one check on an idle core: under a second (the config composed once, with the command's group choices)
 CHECK_SECONDS = 5
@@ -35,7 +36,7 @@ REFUSED = {
 }
 ACCEPTED = [  # what the tests and the README add on purpose
     "+trainer.limit_train_batches=2 +trainer.limit_val_batches=1",
-    "+callbacks.probe._target_=tests.probes.EpochProbe +callbacks.probe.path=/tmp/p.jsonl",
+    "+callbacks.probe._target_=tests.helpers.probes.EpochProbe +callbacks.probe.path=/tmp/p.jsonl",
     "-m debug=fdr,limit model.optimizer.lr=0.001,0.0003",
     "experiment=xray_pneumonia model.net.name=test_resnet model.net.pretrained=false",
     "++model.optimiser.lr=1e-3",

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from tests.helpers import VOICE_TINY, compose_cfg
+from tests.helpers.config import VOICE_TINY, compose_cfg
 
 
 def fake_cuda(monkeypatch: pytest.MonkeyPatch, bf16: bool) -> None:

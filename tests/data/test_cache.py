@@ -9,7 +9,7 @@ import soundfile as sf
 import voxray.data.cache as cache
 from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.cache import prepare_array
-from tests.conftest import tone
+from tests.helpers.voices import tone
 
 PARAMS = CleanParams(denoise=False)
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.conftest import tone
-from tests.helpers import ROOT, compose_cfg
+from tests.helpers.voices import tone
+from tests.helpers.config import ROOT, compose_cfg
 from voxray.evaluate import evaluate
 from voxray.export import export
 from voxray.predict import predict
 
 CKPT = ROOT / "tests" / "fixtures" / "voice_tiny_26baa76.ckpt"
 AGES = ["teens", "twenties", "thirties", "fourties", "fifties", "sixties+"]
-# what the code that wrote the checkpoint computed from it on the test corpus (conftest's 12 speakers)
+# what the code that wrote the checkpoint computed from it on the test corpus (tests.helpers.voices: 12 speakers)
 TEST_LOSS, TEST_UAR = 1.7306362390518188, 0.25
 PROBS = {"a.wav": [0.16721932590007782, 0.15797443687915802, 0.19250328838825226, 0.16522809863090515,
                    0.15748368203639984, 0.1595911830663681],

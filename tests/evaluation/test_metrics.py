@@ -6,7 +6,7 @@ import torch
 from hydra.utils import instantiate
 from sklearn.metrics import balanced_accuracy_score
 
-from tests.helpers import compose_cfg
+from tests.helpers.config import compose_cfg
 
 from voxray.evaluation.bootstrap import group_bootstrap_ci
 from voxray.evaluation.metrics import multiclass_report, stage_metrics

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import ROOT
+from tests.helpers.config import ROOT
 
 
 def run_folder(folder: Path, metrics: dict) -> Path:

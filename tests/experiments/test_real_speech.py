@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from tests.conftest import tone
+from tests.helpers.voices import tone
 from experiments.real_speech.corpus import build
 from experiments.real_speech.runs import commands, run, variant
 from experiments.real_speech.scores import fused, pooled, seeds_table, versus
@@ -209,7 +209,7 @@ def test_fusion_averages_the_two_models_log_probabilities_clip_by_clip(tmp_path:
         fused([[cnn], [base]], tmp_path / "fused")
 
 
-def test_training_seeds_name_one_run_each_and_are_summed_up_pervariant(tmp_path: Path) -> None:
+def test_training_seeds_name_one_run_each_and_are_summed_up_per_variant(tmp_path: Path) -> None:
     runs = commands([("cnn", []), ("un", ["model.frontend.utterance_norm=true"])], "default", 42, [42, 1])
     last_seed = {name: [a for a in cmd if a.startswith("seed=")][-1] for name, cmd in runs.items()}
     assert last_seed == {"cnn": "seed=42", "cnn_seed1": "seed=1", "un": "seed=42", "un_seed1": "seed=1",

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 
 from voxray.features.xray_augment import XrayFrontEnd
 from voxray.models.backbone import create_backbone
-from tests.helpers import compose_cfg
+from tests.helpers.config import compose_cfg
 
 BASE = ["experiment=voice_mel", "model.frontend.logmel.n_mels=32"]
 

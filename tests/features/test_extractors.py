@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import voxray.features.extractors
-from tests.conftest import tone
+from tests.helpers.voices import tone
 from voxray.errors import UserError
 from voxray.features.extractors import HandcraftedFeatures, features_of_rows
 from voxray.features.handcrafted import FeatureParams

@@ -13,7 +13,7 @@ from voxray.features.channel import ChannelAugment
 from voxray.features.logmel import LogMel, SpecAugment, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
 from voxray.models.mel_cnn import MelCNN
-from tests.conftest import tone
+from tests.helpers.voices import tone
 
 
 def test_logmel_matches_librosa() -> None:

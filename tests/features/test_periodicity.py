@@ -5,7 +5,7 @@ from scipy.signal import butter, sosfilt
 
 from voxray.features.logmel import LogMel, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
-from tests.conftest import tone
+from tests.helpers.voices import tone
 
 
 def _pitch_of(periodicity: Periodicity, x: np.ndarray) -> tuple[float, float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import tone
+from tests.helpers.voices import tone
 from voxray.features.resemblyzer import ResemblyzerFeatures, load_resemblyzer
 
 

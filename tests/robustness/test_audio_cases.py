@@ -15,7 +15,7 @@ import soundfile as sf
 
 from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.cache import PreparedArray, prepare_array
-from tests.conftest import tone
+from tests.helpers.voices import tone
 
 PARAMS = CleanParams()  # the defaults, denoising included, as a real run prepares
 PEAK = round(0.89 * 32767)  # to_int16 normalises every clip to this peak

@@ -16,7 +16,7 @@ import voxray.data.cache as cache
 from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.cache import SkipFile, TooManySkippedError, prepare_array
 from voxray.data.xray.images import XrayDecodeError
-from tests.robustness._prepare import LENGTH, flaky_row, wave_row, write_clips
+from tests.helpers.prepare import LENGTH, flaky_row, wave_row, write_clips
 
 
 def _prepare(table: pd.DataFrame, folder: Path, **kwargs) -> cache.PreparedArray:

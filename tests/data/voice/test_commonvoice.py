@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from voxray.data.voice.commonvoice import apply_label_map, read_common_voice
-from tests.conftest import write_official
+from tests.helpers.voices import write_official
 
 AGE_MAP = {"teens": "teens", "twenties": "twenties", "thirties": "thirties", "seventies": "sixties+"}
 AGE_CLASSES = ["teens", "twenties", "thirties", "sixties+"]

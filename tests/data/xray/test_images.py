@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from voxray.data.xray.images import XrayDecodeError, load_xray, pixel_digest
-from tests.dicom import write_dicom
+from tests.helpers.dicom import write_dicom
 
 
 def _gradient(height: int = 40, width: int = 40, top: int = 255) -> np.ndarray:

@@ -17,22 +17,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from voxray.cli.checks import check_accelerator, check_eval, check_train
+from tests.helpers.config import ROOT
+from tests.helpers.scripts import FAST_SECONDS, run
 from voxray.errors import UserError
-
-ROOT = Path(__file__).resolve().parents[1]
-# a mistake caught before torch is imported: Python, Hydra and the checks, about 2 s on an idle core
-FAST_SECONDS = 15
-
-
-def run(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
-    """Run a root script as a user would, writing under cwd; returns the result and its seconds."""
-    environ = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    environ.update(VOXRAY_ROOT=str(cwd), VOXRAY_CACHE=str(cwd / "cache"), HF_HUB_OFFLINE="1", **env)
-    start = time.monotonic()
-    done = subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:]], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=600)
-    return done, time.monotonic() - start
-
 
 def compose_train(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
@@ -257,7 +244,7 @@ def test_too_many_unreadable_clips_is_one_line_naming_skipped_csv(tmp_path: Path
     """The data's own problem, found while preparing it: one line, no traceback."""
     import shutil
 
-    from tests.helpers import VOICE_TINY, compose_cfg
+    from tests.helpers.config import VOICE_TINY, compose_cfg
     from voxray.cli.checks import one_line_user_errors
     from voxray.train import train
 
@@ -279,7 +266,7 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path: Path, caplog: pytest.L
 
     from hydra.utils import instantiate
 
-    from tests.helpers import compose_cfg
+    from tests.helpers.config import compose_cfg
 
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "outputs" / "train" / "runs" / "2026-01-01_10-00-00"

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from voxray.train import train
-from tests.helpers import XRAY_FAST, compose_cfg
+from tests.helpers.config import XRAY_FAST, compose_cfg
 
 # 48-px films: at 32 px the synthetic opacities are too faint for a few epochs to learn them
 FILMS = [*XRAY_FAST, "data.synthetic.size=48", "data.image_size=48", "model.frontend.crop_size=42",

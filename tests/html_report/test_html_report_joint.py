@@ -11,10 +11,9 @@ import pytest
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from tests.conftest import make_joint_corpus
-from tests.helpers import compose_cfg
-from tests.test_html_report import Page, shown
-from tests.test_train_joint import JOINT, TASKS
+from tests.helpers.voices import make_joint_corpus
+from tests.helpers.config import JOINT, TASKS, compose_cfg
+from tests.helpers.html import Page, shown
 from voxray.html_report.figures import learning_figure, recall_figure
 from voxray.html_report.run_files import RunFiles
 from voxray.train import train

@@ -10,22 +10,7 @@ import pytest
 
 from voxray.evaluate import evaluate
 from voxray.train import train
-from tests.helpers import compose_cfg
-
-# Small and quick: 160 speakers with 2-4 clips each (enough speakers per age group in the test
-# split), a narrower CNN, 40 mel bands; same code paths as the defaults.
-FAST = [
-    "trainer=cpu",
-    "logger=csv",
-    "callbacks.progress_bar=null",
-    "data.synthetic.n_speakers=160",
-    "data.synthetic.clips_per_speaker=[2,4]",
-    "data.num_workers=2",
-    "data.batch_size=32",
-    "model.frontend.logmel.n_mels=40",
-    "model.net.channels=[8,16,32,64]",
-]
-
+from tests.helpers.config import VOICE_FAST, compose_cfg
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -35,7 +20,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_voice_gender_reaches_uar_075_and_eval_reproduces_it(tmp_path: Path, cache_dir: Path) -> None:
     cfg = compose_cfg("train", tmp_path / "run", cache_dir,
-                      ["experiment=voice_gender", "trainer.max_epochs=8", *FAST])
+                      ["experiment=voice_gender", "trainer.max_epochs=8", *VOICE_FAST])
     metrics = train(cfg)
     print(f"voice_gender: test/uar={metrics['test/uar']:.3f} val/uar={metrics['val/uar']:.3f} "
           f"test/speaker/uar={metrics['test/speaker/uar']:.3f}")
@@ -67,7 +52,7 @@ def test_voice_age_beats_twice_chance(tmp_path: Path, cache_dir: Path) -> None:
     # which 120 have an age, about 84 train speakers for six classes gave 0.23-0.29
     cfg = compose_cfg("train", tmp_path / "run", cache_dir,
                       ["experiment=voice_mel", "trainer.max_epochs=25", "callbacks.early_stopping.patience=10",
-                       "data.synthetic.blank_age_share=0", *FAST])
+                       "data.synthetic.blank_age_share=0", *VOICE_FAST])
     metrics = train(cfg)
     chance = 1 / len(cfg.data.classes)
     print(f"voice_mel (age): test/uar={metrics['test/uar']:.3f}, chance {chance:.3f}")

@@ -19,8 +19,8 @@ from voxray.checkpoint import load_run
 from voxray.export import export
 from voxray.predict import predict, prepare_inputs
 from voxray.train import train
-from tests.conftest import tone
-from tests.helpers import ROOT, VOICE_TINY, compose_cfg
+from tests.helpers.voices import tone
+from tests.helpers.config import ROOT, VOICE_TINY, compose_cfg
 
 TINY = [*VOICE_TINY, "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
 

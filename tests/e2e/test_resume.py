@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from voxray.train import train
-from tests.helpers import VOICE_TINY, XRAY_FAST, compose_cfg, pretrained_file
-from tests.probes import read_probe
+from tests.helpers.config import VOICE_TINY, XRAY_FAST, compose_cfg, pretrained_file
+from tests.helpers.probes import read_probe
 
 
 def default_workers(overrides: list[str]) -> list[str]:
@@ -29,7 +29,7 @@ XRAY = default_workers(XRAY_FAST)
 
 def run(tmp: Path, name: str, overrides: list[str], cache: Path, **extra: str) -> Path:
     out = tmp / name
-    args = [*overrides, "+callbacks.probe._target_=tests.probes.EpochProbe", f"+callbacks.probe.path={tmp / (name + '.jsonl')}"]
+    args = [*overrides, "+callbacks.probe._target_=tests.helpers.probes.EpochProbe", f"+callbacks.probe.path={tmp / (name + '.jsonl')}"]
     args += [f"{k}={v}" for k, v in extra.items()]
     cfg = compose_cfg("train", out, cache, args)
     assert cfg.data.num_workers > 0, "the resume tests run with the loader's default workers"
@@ -53,7 +53,7 @@ class Runs:
         launch = self.tmp / f"{probe}_launch"
         train(compose_cfg("train", launch, self.cache, [
             *(overrides or self.overrides), f"ckpt_path={ckpt}",
-            "+callbacks.probe._target_=tests.probes.EpochProbe", f"+callbacks.probe.path={self.tmp / (probe + '.jsonl')}"]))
+            "+callbacks.probe._target_=tests.helpers.probes.EpochProbe", f"+callbacks.probe.path={self.tmp / (probe + '.jsonl')}"]))
         return launch
 
 

@@ -21,8 +21,8 @@ from voxray.evaluate import evaluate
 from voxray.export import export
 from voxray.predict import predict
 from voxray.train import train
-from tests.helpers import XRAY_FAST, compose_cfg, pretrained_file
-from tests.probes import read_probe
+from tests.helpers.config import XRAY_FAST, compose_cfg, pretrained_file
+from tests.helpers.probes import read_probe
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def xray_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     weights = pretrained_file(tmp)
     metrics = train(compose_cfg("train", tmp / "run", tmp / "cache",
                                 [*XRAY_FAST, f"model.net.weights={weights}", "trainer.max_epochs=2",
-                                 "+callbacks.probe._target_=tests.probes.EpochProbe",
+                                 "+callbacks.probe._target_=tests.helpers.probes.EpochProbe",
                                  f"+callbacks.probe.path={tmp / 'epochs.jsonl'}"]))
     weights.unlink()  # eval, predict and export must not need the weights the run started from
     return tmp, metrics

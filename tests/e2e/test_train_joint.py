@@ -12,19 +12,14 @@ import soundfile as sf
 import torch
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
-from tests.conftest import make_joint_corpus, tone
-from tests.helpers import VOICE_TINY, compose_cfg
+from tests.helpers.voices import make_joint_corpus, tone
+from tests.helpers.config import JOINT, TASKS, VOICE_FAST, compose_cfg
 from voxray.checkpoint import load_run
 from voxray.evaluate import evaluate
 from voxray.export import export
 from voxray.predict import predict
 from voxray.evaluation.speakers import speaker_report
 from voxray.train import train
-
-JOINT = ["experiment=voice_age_gender", *VOICE_TINY, "trainer.max_epochs=2", "data.val_fraction=0.25",
-         "data.test_fraction=0.25", "model.n_boot=50"]
-TASKS = {"age": ["teens", "twenties", "thirties", "fourties", "fifties", "sixties+"], "gender": ["female", "male"]}
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
@@ -151,10 +146,8 @@ def test_export_says_which_logits_belong_to_which_task(run: tuple[Path, dict], t
 
 @pytest.mark.slow  # 8 epochs on 160 embedded speakers, as the gender-only test in test_train_voice.py
 def test_the_joint_model_learns_gender_on_the_embedded_corpus(tmp_path: Path) -> None:
-    from tests.test_train_voice import FAST
-
     metrics = train(compose_cfg("train", tmp_path / "run", tmp_path / "cache",
-                                ["experiment=voice_age_gender", "trainer.max_epochs=8", *FAST]))
+                                ["experiment=voice_age_gender", "trainer.max_epochs=8", *VOICE_FAST]))
     print(f"voice_age_gender: test/gender/uar={metrics['test/gender/uar']:.3f} "
           f"test/age/uar={metrics['test/age/uar']:.3f} test/gender/speaker/uar={metrics['test/gender/speaker/uar']:.3f}")
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())

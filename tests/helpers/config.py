@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONF = str(ROOT / "conf")
 
 
@@ -50,3 +50,23 @@ def pretrained_file(folder: Path) -> Path:
     torch.manual_seed(0)
     torch.save(timm.create_model("test_resnet").state_dict(), path)
     return path
+
+
+# Small and quick: 160 speakers with 2-4 clips each (enough speakers per age group in the test
+# split), a narrower CNN, 40 mel bands; same code paths as the defaults.
+VOICE_FAST = [
+    "trainer=cpu",
+    "logger=csv",
+    "callbacks.progress_bar=null",
+    "data.synthetic.n_speakers=160",
+    "data.synthetic.clips_per_speaker=[2,4]",
+    "data.num_workers=2",
+    "data.batch_size=32",
+    "model.frontend.logmel.n_mels=40",
+    "model.net.channels=[8,16,32,64]",
+]
+
+# experiment=voice_age_gender in seconds, on `voices.make_joint_corpus`; TASKS: its class names per task
+JOINT = ["experiment=voice_age_gender", *VOICE_TINY, "trainer.max_epochs=2", "data.val_fraction=0.25",
+         "data.test_fraction=0.25", "model.n_boot=50"]
+TASKS = {"age": ["teens", "twenties", "thirties", "fourties", "fifties", "sixties+"], "gender": ["female", "male"]}

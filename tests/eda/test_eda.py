@@ -9,7 +9,7 @@ import matplotlib.image
 import pandas as pd
 from hydra.utils import instantiate
 
-from tests.helpers import compose_cfg
+from tests.helpers.config import compose_cfg
 from voxray.eda import eda
 
 VOICE_FIGURES = ["label_counts", "clip_0", "clip_1", "features_raw", "features_log1p",

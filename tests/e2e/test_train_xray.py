@@ -11,7 +11,7 @@ import torch
 
 from voxray.evaluate import evaluate
 from voxray.train import train
-from tests.helpers import compose_cfg
+from tests.helpers.config import compose_cfg
 
 # A small backbone on 64-px films; no pretrained weights can be fetched in tests.
 FAST = [
