@@ -20,8 +20,8 @@ def main(cfg: DictConfig) -> None:
             print_config(cfg)
         check_eval(cfg)
         check_accelerator(cfg.trainer)
-        from voxray.evaluate import evaluate
         from voxray.cli.logs import setup_run_logs
+        from voxray.evaluate import evaluate
 
         setup_run_logs()
         evaluate(cfg)

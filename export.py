@@ -16,8 +16,8 @@ os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 def main(cfg: DictConfig) -> None:
     with one_line_user_errors():
         check_export(cfg)
-        from voxray.export import export
         from voxray.cli.logs import setup_run_logs
+        from voxray.export import export
 
         setup_run_logs()
         export(cfg)

@@ -17,8 +17,8 @@ def main(cfg: DictConfig) -> None:
     with one_line_user_errors():
         check_predict(cfg)
         check_device(cfg.device)
-        from voxray.predict import predict
         from voxray.cli.logs import setup_run_logs
+        from voxray.predict import predict
 
         setup_run_logs()
         predict(cfg)

@@ -1,6 +1,7 @@
 """Speakers per class in the validation and test splits of the voice experiments, seed by seed.
 
-    uv run python -m experiments.split_speakers [--seeds 1 2 3 4 5] [--experiments voice_mel voice_gender] [override ...]
+    uv run python -m experiments.split_speakers [--seeds 1 2 3 4 5] [--experiments voice_mel voice_gender] \
+        [override ...]
 
 Reads the data as `python train.py experiment=<name> seed=<seed> <override ...>` would (the embedded
 corpus unless `data.root=` is given; the first build takes minutes; VOXRAY_CACHE picks the cache),
@@ -57,7 +58,8 @@ def main() -> None:
     p.add_argument("--experiments", nargs="+", default=["voice_mel", "voice_gender"])
     p.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py")
     args = p.parse_args()
-    print("| experiment | seed | val: fewest speakers (class) | clip shares | test: fewest speakers (class) | clip shares |")
+    print("| experiment | seed | val: fewest speakers (class) | clip shares "
+          "| test: fewest speakers (class) | clip shares |")
     print("| --- | --- | --- | --- | --- | --- |")
     for experiment in args.experiments:
         for seed in args.seeds:

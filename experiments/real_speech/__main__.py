@@ -5,11 +5,11 @@ Builds a Common Voice-layout corpus from credited voices in Debian packages
 once), runs the project's own `train.py` and `baseline.py` on each fold, and pools the test
 predictions of all folds: UAR over clips and over speakers, with 95% intervals that resample speakers.
 
-    uv run python -m experiments.real_speech --only-build       # fetch, build corpus and folds, list the speakers
-    uv run python -m experiments.real_speech                    # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
+    uv run python -m experiments.real_speech --only-build  # fetch, build corpus and folds, list the speakers
+    uv run python -m experiments.real_speech               # 4 folds x (CNN + baseline), ~10 min a run on 2 cores
     uv run python -m experiments.real_speech --reuse --variant cnn= --variant noaug="OVERRIDE1 OVERRIDE2"
-    uv run python -m experiments.real_speech --reuse --variant cnn= --train-seeds 42 1 2   # same folds, three training seeds
-    uv run python -m experiments.real_speech --reuse --fuse     # also each CNN run fused with the baseline
+    uv run python -m experiments.real_speech --reuse --variant cnn= --train-seeds 42 1 2  # same folds, 3 training seeds
+    uv run python -m experiments.real_speech --reuse --fuse  # also each CNN run fused with the baseline
 
 A fold's dev split is two speakers, one per gender: too few to choose a checkpoint or stop early by
 (its UAR moves in steps of a quarter). The runs in experiments/real_speech/results.md therefore train a fixed schedule
@@ -17,7 +17,8 @@ and test the last epoch: each variant adds `data.batch_size=16 trainer.max_epoch
 callbacks.early_stopping=null callbacks.model_checkpoint.monitor=null` (about 270 steps on 16
 training speakers of 20 clips).
 
-Prints a table and appends it, with the speakers, date, machine, command and versions, to experiments/real_speech/results.md.
+Prints a table and appends it, with the speakers, date, machine, command and versions, to
+experiments/real_speech/results.md.
 Each CNN's UAR minus the baseline's comes with a paired interval (the same speakers drawn for both):
 on a few dozen speakers the two models' own intervals overlap even where one is clearly better.
 Gender and recording set go together (the 8 kHz telephone prompts are mostly women, the KLettres

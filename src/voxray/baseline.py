@@ -22,12 +22,12 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from voxray.evaluation.bootstrap import why_undefined
-from voxray.features.extractors import features_of_rows
 from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
+from voxray.evaluation.speakers import speaker_report, speaker_uar
+from voxray.features.extractors import features_of_rows
+from voxray.reporting.metrics_file import write_stage_report
 from voxray.reporting.predictions import FILE as PREDICTIONS
 from voxray.reporting.predictions import predictions_table
-from voxray.reporting.metrics_file import write_stage_report
-from voxray.evaluation.speakers import speaker_report, speaker_uar
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from voxray.checkpoint import build_model, load_run
 from voxray.html_report.build import write_report
-from voxray.reporting.predictions import write_test_predictions
 from voxray.reporting.metrics_file import write_stage_report
+from voxray.reporting.predictions import write_test_predictions
 
 
 def evaluate(cfg: DictConfig) -> dict:

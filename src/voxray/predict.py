@@ -16,9 +16,9 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from voxray.checkpoint import build_model, load_run
-from voxray.errors import UserError
 from voxray.data.voice import AUDIO_SUFFIXES
 from voxray.data.xray.layouts import IMAGE_SUFFIXES
+from voxray.errors import UserError
 from voxray.evaluation.decision import decide
 
 SUFFIXES = AUDIO_SUFFIXES | IMAGE_SUFFIXES
@@ -64,8 +64,8 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
 
     One row per input: probabilities per class, the predicted class (for a joint model both per
     task: `p_<task>_<class>`, `predicted_<task>`), and for a screening model the positive-class
-    decision at the stored threshold (`decide`: p >= threshold); a file that fails has its `error` set. Files are prepared in `cfg.num_workers` processes and classified in
-    batches of `cfg.batch_size`.
+    decision at the stored threshold (`decide`: p >= threshold); a file that fails has its `error` set.
+    Files are prepared in `cfg.num_workers` processes and classified in batches of `cfg.batch_size`.
     """
     ckpt, run_cfg = load_run(cfg.ckpt_path)
     model = build_model(ckpt, run_cfg).eval()
@@ -74,7 +74,8 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     load = instantiate(run_cfg.data, cache_dir=str(cfg.paths.cache_dir), report_dir=None).loader()
     files = expand_inputs(list(cfg.inputs))
     if not files:
-        raise UserError(f"no input files found in {list(cfg.inputs)}; pass audio ({', '.join(sorted(AUDIO_SUFFIXES))}) or image files, or folders holding them")
+        raise UserError(f"no input files found in {list(cfg.inputs)}; pass audio "
+                        f"({', '.join(sorted(AUDIO_SUFFIXES))}) or image files, or folders holding them")
     prepared = prepare_inputs(files, load, cfg.num_workers)
     rows: list[dict] = [{"path": str(path), "error": error} for path, (_, error) in zip(files, prepared)]
     ready = [i for i, (array, _) in enumerate(prepared) if array is not None]

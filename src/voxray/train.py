@@ -9,11 +9,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
+from voxray.callbacks.resume import RunCheckpoint, continue_run
 from voxray.checkpoint import check_resume, checkpoint_epoch
 from voxray.html_report.build import write_report
-from voxray.reporting.predictions import write_test_predictions
 from voxray.reporting.metrics_file import write_json, write_stage_report
-from voxray.callbacks.resume import RunCheckpoint, continue_run
+from voxray.reporting.predictions import write_test_predictions
 from voxray.reporting.tensorboard import log_hparams
 
 

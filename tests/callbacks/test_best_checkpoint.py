@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers.config import VOICE_TINY, compose_cfg
 from voxray.checkpoint import load_run, publish
 from voxray.train import train
-from tests.helpers.config import VOICE_TINY, compose_cfg
 
 TINY = [*VOICE_TINY, "trainer.max_epochs=2", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
 

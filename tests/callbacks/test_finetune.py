@@ -6,8 +6,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from voxray.models.backbone import create_backbone
 from voxray.callbacks.finetune import BackboneFreeze, split_head
+from voxray.models.backbone import create_backbone
 
 
 class Tiny(L.LightningModule):

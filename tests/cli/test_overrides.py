@@ -26,7 +26,8 @@ REFUSED = {
     "+model.optimiser.lr=1e-3": "+model.optimiser.lr=1e-3 adds model.optimiser beside model.optimizer; "
                                 "did you mean model.optimizer.lr=1e-3?",
     "+model.optimiser.betas=[0.9,0.99]": "did you mean +model.optimizer.betas=[0.9,0.99]?",
-    "trainer.max_epoch=3": "trainer.max_epoch=3: the config has no trainer.max_epoch; did you mean trainer.max_epochs=3?",
+    "trainer.max_epoch=3":
+        "trainer.max_epoch=3: the config has no trainer.max_epoch; did you mean trainer.max_epochs=3?",
     "+trainer.max_epoch=3": "+trainer.max_epoch=3 adds trainer.max_epoch beside trainer.max_epochs; "
                             "did you mean trainer.max_epochs=3?",
     "+trainer.max_epochs=3": "trainer.max_epochs exists already; set it without the +: trainer.max_epochs=3",

@@ -1,4 +1,4 @@
-"""The trainer's precision per machine, chosen by the `voxray.precision` resolver (voxray.cli.precision); cuDNN autotuning."""
+"""The trainer's precision per machine (the `voxray.precision` resolver of voxray.cli.precision); cuDNN autotuning."""
 
 from __future__ import annotations
 

@@ -16,10 +16,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from voxray.cli.checks import check_accelerator, check_eval, check_train
 from tests.helpers.config import ROOT
 from tests.helpers.scripts import FAST_SECONDS, run
+from voxray.cli.checks import check_accelerator, check_eval, check_train
 from voxray.errors import UserError
+
 
 def compose_train(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
@@ -60,7 +61,8 @@ def test_hydra_full_error_keeps_the_traceback(tmp_path: Path) -> None:
     (["experiment=xray_pneumonia", "data.root={tmp}"], "no chest X-ray layout found"),
     (["data.root={tmp}/validated.tsv"], "is a file; pass the folder that holds it"),
     (["data.root={tmp}/cv-corpus"], "but {tmp}/cv-corpus/en does; pass data.root={tmp}/cv-corpus/en"),
-    (["data.root={tmp}/loose/clips"], "holds 2 audio clips but no Common Voice table (validated.tsv, train/dev/test.tsv"),
+    (["data.root={tmp}/loose/clips"],
+     "holds 2 audio clips but no Common Voice table (validated.tsv, train/dev/test.tsv"),
     (["data.root={tmp}/loose/clips"], "to classify the clips with a trained model run predict.py ckpt_path="),
     (["data.root={tmp}/cv-corpus/en/clips"], "data.root={tmp}/cv-corpus/en/clips holds clips, and the Common Voice "
                                              "table that labels them is in its parent ({tmp}/cv-corpus/en/"
@@ -256,7 +258,8 @@ def test_too_many_unreadable_clips_is_one_line_naming_skipped_csv(tmp_path: Path
         train(cfg)
     message = str(stopped.value.code)
     assert message.startswith("error: 30 of 37 files (81.1%) were skipped") and "\n" not in message, message
-    assert re.search(r"the reasons are in \S+/skipped\.csv\. Fix those files, or raise data\.max_skip_fraction", message)
+    assert re.search(r"the reasons are in \S+/skipped\.csv\. Fix those files, or raise data\.max_skip_fraction",
+                     message)
 
 
 def test_ctrl_c_prints_the_command_that_resumes(tmp_path: Path, caplog: pytest.LogCaptureFixture,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.helpers.voices import tone
 from tests.helpers.config import ROOT, compose_cfg
+from tests.helpers.voices import tone
 from voxray.evaluate import evaluate
 from voxray.export import export
 from voxray.predict import predict

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from voxray.train import train
 from tests.helpers.config import VOICE_TINY, XRAY_FAST, compose_cfg, pretrained_file
 from tests.helpers.probes import read_probe
+from voxray.train import train
 
 
 def default_workers(overrides: list[str]) -> list[str]:
@@ -29,7 +29,8 @@ XRAY = default_workers(XRAY_FAST)
 
 def run(tmp: Path, name: str, overrides: list[str], cache: Path, **extra: str) -> Path:
     out = tmp / name
-    args = [*overrides, "+callbacks.probe._target_=tests.helpers.probes.EpochProbe", f"+callbacks.probe.path={tmp / (name + '.jsonl')}"]
+    args = [*overrides, "+callbacks.probe._target_=tests.helpers.probes.EpochProbe",
+            f"+callbacks.probe.path={tmp / (name + '.jsonl')}"]
     args += [f"{k}={v}" for k, v in extra.items()]
     cfg = compose_cfg("train", out, cache, args)
     assert cfg.data.num_workers > 0, "the resume tests run with the loader's default workers"
@@ -53,7 +54,8 @@ class Runs:
         launch = self.tmp / f"{probe}_launch"
         train(compose_cfg("train", launch, self.cache, [
             *(overrides or self.overrides), f"ckpt_path={ckpt}",
-            "+callbacks.probe._target_=tests.helpers.probes.EpochProbe", f"+callbacks.probe.path={self.tmp / (probe + '.jsonl')}"]))
+            "+callbacks.probe._target_=tests.helpers.probes.EpochProbe",
+            f"+callbacks.probe.path={self.tmp / (probe + '.jsonl')}"]))
         return launch
 
 
@@ -121,7 +123,8 @@ def test_a_moved_run_folder_resumes_with_its_best_checkpoint(voice_runs: Runs) -
     shutil.copytree(r.tmp / "part_unresumed", moved)
     shutil.rmtree(r.tmp / "part_unresumed")  # as on another node: the path the checkpoints recorded is gone
 
-    r.resume(moved / "checkpoints" / "last.ckpt", "moved", [o if o != "test=false" else "test=true" for o in r.overrides])
+    r.resume(moved / "checkpoints" / "last.ckpt", "moved",
+             [o if o != "test=false" else "test=true" for o in r.overrides])
     assert not (r.tmp / "part_unresumed").exists(), "nothing is written to the folder the run was moved from"
 
     names = sorted(p.name for p in (moved / "checkpoints").iterdir())

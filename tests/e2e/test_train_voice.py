@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.helpers.config import VOICE_FAST, compose_cfg
 from voxray.evaluate import evaluate
 from voxray.train import train
-from tests.helpers.config import VOICE_FAST, compose_cfg
+
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -9,9 +9,9 @@ import matplotlib.image
 import pytest
 import torch
 
+from tests.helpers.config import compose_cfg
 from voxray.evaluate import evaluate
 from voxray.train import train
-from tests.helpers.config import compose_cfg
 
 # A small backbone on 64-px films; no pretrained weights can be fetched in tests.
 FAST = [
@@ -42,7 +42,8 @@ def test_xray_reaches_auroc_and_sensitivity_then_eval_writes_gradcam(tmp_path: P
     result = evaluate(cfg)
     assert result["test/auroc"] == pytest.approx(metrics["test/auroc"], abs=1e-6)
     overlays = list((tmp_path / "eval" / "gradcam").glob("*_*.png"))
-    assert overlays and {p.name.split("_0")[0] for p in overlays} <= {"true_positive", "false_negative", "false_positive"}
+    assert overlays and ({p.name.split("_0")[0] for p in overlays}
+                         <= {"true_positive", "false_negative", "false_positive"})
     assert any(p.name.startswith("true_positive") for p in overlays)
     image = matplotlib.image.imread(overlays[0])
     assert image.shape[:2] == (56, 56) and image.std() > 0.02

@@ -15,12 +15,12 @@ import soundfile as sf
 import torch
 from hydra.utils import instantiate
 
+from tests.helpers.config import ROOT, VOICE_TINY, compose_cfg
+from tests.helpers.voices import tone
 from voxray.checkpoint import load_run
 from voxray.export import export
 from voxray.predict import predict, prepare_inputs
 from voxray.train import train
-from tests.helpers.voices import tone
-from tests.helpers.config import ROOT, VOICE_TINY, compose_cfg
 
 TINY = [*VOICE_TINY, "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
 
@@ -42,7 +42,8 @@ def voice_ckpt(tmp_path_factory: pytest.TempPathFactory, official_corpus_module:
 
 def test_grid_multirun_and_optuna_sweep_write_summaries(tmp_path: Path, official_corpus_module: Path) -> None:
     common = [f"data.root={official_corpus_module}", f"paths.cache_dir={tmp_path / 'cache'}", *TINY]
-    run_script(["train.py", "-m", "model.optimizer.lr=0.001,0.0003", f"hydra.sweep.dir={tmp_path / 'grid'}", *common], tmp_path)
+    run_script(["train.py", "-m", "model.optimizer.lr=0.001,0.0003", f"hydra.sweep.dir={tmp_path / 'grid'}", *common],
+               tmp_path)
     grid = pd.read_csv(tmp_path / "grid" / "summary.csv")
     assert grid["job"].tolist() == [0, 1] and (grid["status"] == "done").all()
     assert grid["overrides"].str.contains("model.optimizer.lr=0.0003").sum() == 1
@@ -147,6 +148,7 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path, official_corpus_module: Path) 
     seen = sum(map(sum, metrics["test/confmat"]))
     assert seen == metrics["test/n_examples"] == report["rows"]["test"], "each test clip counted exactly once"
     assert metrics["test/n_groups"] == report["speakers"]["test"]
-    counts = torch.tensor([report["per_class"]["train"].get(c, 0) for c in ckpt["voxray"]["class_names"]], dtype=torch.float32)
+    counts = torch.tensor([report["per_class"]["train"].get(c, 0) for c in ckpt["voxray"]["class_names"]],
+                          dtype=torch.float32)
     expected = torch.where(counts > 0, counts.sum() / (len(counts) * counts.clamp(min=1)), torch.zeros(()))
     torch.testing.assert_close(ckpt["state_dict"]["class_weights"], expected)

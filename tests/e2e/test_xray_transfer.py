@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from voxray.train import train
 from tests.helpers.config import XRAY_FAST, compose_cfg
+from voxray.train import train
 
 # 48-px films: at 32 px the synthetic opacities are too faint for a few epochs to learn them
 FILMS = [*XRAY_FAST, "data.synthetic.size=48", "data.image_size=48", "model.frontend.crop_size=42",
@@ -27,7 +27,8 @@ def pretrain(tmp: Path) -> Path:
     epoch saved as a plain timm state dict, as a downloaded weights file would be."""
     run = tmp / "pretrain"
     train(compose_cfg("train", run, tmp / "cache",
-                      [*FILMS, "model.net.pretrained=false", "data.synthetic.seed=1", "data.val_fraction=0.1", "model.optimizer.lr=0.003", "model.scheduler=null",
+                      [*FILMS, "model.net.pretrained=false", "data.synthetic.seed=1", "data.val_fraction=0.1",
+                       "model.optimizer.lr=0.003", "model.scheduler=null",
                        "model.net.drop_rate=0", "trainer.max_epochs=5", "test=false"]))
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     path = tmp / "pretrained.pth"

@@ -14,15 +14,14 @@ import timm
 import torch
 from PIL import Image
 
+from tests.helpers.config import XRAY_FAST, compose_cfg, pretrained_file
+from tests.helpers.probes import read_probe
 from voxray.errors import UserError
-
-from voxray.evaluation.decision import decide
 from voxray.evaluate import evaluate
+from voxray.evaluation.decision import decide
 from voxray.export import export
 from voxray.predict import predict
 from voxray.train import train
-from tests.helpers.config import XRAY_FAST, compose_cfg, pretrained_file
-from tests.helpers.probes import read_probe
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from hydra.utils import instantiate
 from sklearn.metrics import balanced_accuracy_score
 
 from tests.helpers.config import compose_cfg
-
 from voxray.evaluation.bootstrap import group_bootstrap_ci
 from voxray.evaluation.metrics import multiclass_report, stage_metrics
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from voxray.evaluation.metrics import multiclass_report
-from voxray.reporting.predictions import predictions_table
 from voxray.evaluation.speakers import speaker_report, speaker_scores, speaker_uar
+from voxray.reporting.predictions import predictions_table
 
 CLASSES = ["female", "male"]
 

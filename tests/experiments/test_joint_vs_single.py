@@ -17,7 +17,8 @@ def run_folder(folder: Path, metrics: dict) -> Path:
 
 
 def block(uar: float, lo: float, hi: float, prefix: str) -> dict:
-    return {f"{prefix}uar": uar, f"{prefix}uar_ci95": [lo, hi], f"{prefix}speaker": {"uar": uar + 0.01, "uar_ci95": [lo, hi]}}
+    return {f"{prefix}uar": uar, f"{prefix}uar_ci95": [lo, hi],
+            f"{prefix}speaker": {"uar": uar + 0.01, "uar_ci95": [lo, hi]}}
 
 
 def compare(tmp_path: Path, joint_age: float, joint_gender: float) -> str:

@@ -12,14 +12,13 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from tests.helpers.voices import tone
 from experiments.real_speech.corpus import build
 from experiments.real_speech.runs import commands, run, variant
 from experiments.real_speech.scores import fused, pooled, seeds_table, versus
 from experiments.real_speech.sources import Speaker, fetch_debs
+from tests.helpers.voices import tone
 from voxray.data.voice.commonvoice import read_common_voice
 from voxray.synth.voice import COLUMNS
-
 
 PACKAGE = "fake-voices"
 CAP = 4
@@ -114,7 +113,7 @@ def test_the_project_reads_each_fold_with_its_official_splits(corpus) -> None:
     for fold in folds:
         table = read_common_voice(fold, use_official_splits=True)
         assert len(table) == len(VOICES) * CAP and set(table["split"]) == {"train", "val", "test"}
-        assert table["path"].map(lambda p: Path(p).is_file() and Path(p).parent == fold / "clips").all()
+        assert table["path"].map(lambda p: Path(p).is_file() and Path(p).parent == fold / "clips").all()  # noqa: B023 - map() calls it at once
         assert (fold / "clips" / Path(table["path"][0]).name).stat().st_nlink >= 2  # a hard link, not a copy
 
 

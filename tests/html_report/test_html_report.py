@@ -13,17 +13,17 @@ import pytest
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+from tests.helpers.config import XRAY_FAST, compose_cfg, pretrained_file
+from tests.helpers.html import Page, shown
+from voxray.cli.sweep import summarise
 from voxray.evaluate import evaluate
+from voxray.evaluation.metrics import multiclass_report
+from voxray.evaluation.speakers import speaker_report
 from voxray.html_report.calibration import reliability_bins
 from voxray.html_report.curves import operating_points
 from voxray.html_report.run_files import RunFiles, read_run
 from voxray.html_report.tables import data_html, metrics_html
-from voxray.evaluation.metrics import multiclass_report
-from voxray.evaluation.speakers import speaker_report
-from voxray.cli.sweep import summarise
 from voxray.train import train
-from tests.helpers.config import XRAY_FAST, compose_cfg, pretrained_file
-from tests.helpers.html import Page, shown
 
 
 def lookup(metrics: dict, key: str) -> object:
@@ -175,6 +175,7 @@ def test_the_data_section_warns_of_an_evaluation_class_with_few_speakers() -> No
     run = RunFiles(Path("."), {"stage": "test", "checkpoint": "", "class_names": ["female", "male"]},
                    pd.DataFrame(), data, None, {}, [])
     html = data_html(run)
-    assert "<p class='warning'>Warning: fewer than 5 speakers" in html and "(val female: 2)" in html, "shown above the table"
+    assert "<p class='warning'>Warning: fewer than 5 speakers" in html and "(val female: 2)" in html, \
+        "shown above the table"
     data.pop("few_speakers")
     assert "warning" not in data_html(run)

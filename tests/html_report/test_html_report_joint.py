@@ -11,9 +11,9 @@ import pytest
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from tests.helpers.voices import make_joint_corpus
 from tests.helpers.config import JOINT, TASKS, compose_cfg
 from tests.helpers.html import Page, shown
+from tests.helpers.voices import make_joint_corpus
 from voxray.html_report.figures import learning_figure, recall_figure
 from voxray.html_report.run_files import RunFiles
 from voxray.train import train
@@ -55,8 +55,10 @@ def test_each_task_has_its_section_figures_and_numbers_from_metrics_json(run: Pa
         assert shown(text) == pytest.approx(lookup(metrics, key), abs=5e-5), key
     scalars = {k for k, v in metrics.items() if k.startswith("test/") and isinstance(v, int | float | None)}
     assert scalars <= set(numbers), "every test scalar of metrics.json is on the page"
-    assert {"test/uar", "test/age/uar_ci95", "test/gender/recall/male_ci95", "test/age/speaker/uar_ci95"} <= set(numbers)
-    assert {"test/uar_ci95", "test/speaker/uar_ci95", "test/speaker/n_speakers"} <= set(numbers), "the headline has its CIs"
+    assert {"test/uar", "test/age/uar_ci95", "test/gender/recall/male_ci95",
+            "test/age/speaker/uar_ci95"} <= set(numbers)
+    assert {"test/uar_ci95", "test/speaker/uar_ci95", "test/speaker/n_speakers"} <= set(numbers), \
+        "the headline has its CIs"
     headline = page.text.split("Task: age")[0]
     assert "test/uar is the mean of the tasks' UARs (age, gender)" in headline
     assert not re.search(r"recall/(teens|female)", headline), "a task's metrics sit in its own section"
@@ -95,6 +97,7 @@ def test_learning_curves_of_a_joint_run_show_each_task_beside_the_mean() -> None
     epochs = pd.DataFrame({"epoch": [0, 1, 2], "train/loss": [2.0, 1.5, 1.2], "val/speaker/uar": [0.5, 0.6, 0.65],
                            "val/age/speaker/uar": [0.2, 0.3, 0.35], "val/gender/speaker/uar": [0.8, 0.9, 0.95]})
     fig = learning_figure(epochs, "val/speaker/uar", 2, "epoch_002.ckpt", ["age", "gender"])
-    drawn = {line.get_label(): list(line.get_ydata()) for line in fig.axes[1].lines if not line.get_label().startswith("_")}
+    drawn = {line.get_label(): list(line.get_ydata()) for line in fig.axes[1].lines
+             if not line.get_label().startswith("_")}
     assert drawn["val/age/speaker/uar"] == [0.2, 0.3, 0.35] and drawn["val/gender/speaker/uar"] == [0.8, 0.9, 0.95]
     assert drawn["val/speaker/uar"] == [0.5, 0.6, 0.65]

@@ -6,9 +6,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from voxray.features.xray_augment import XrayFrontEnd
-from voxray.reporting.gradcam import write_gradcam
 from voxray.models.backbone import create_backbone
 from voxray.models.classifier import Classifier
+from voxray.reporting.gradcam import write_gradcam
 
 
 def test_gradcam_writes_an_overlay_per_sampled_case(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from voxray.data.voice.commonvoice import read_common_voice
 from voxray.data.xray.layouts import read_xray_dataset
 

@@ -137,7 +137,8 @@ class BatchSeed(Callback):
         self.seed = seed
 
     @override
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
         seed = epoch_seed(self.seed, trainer.current_epoch, trainer.global_rank, batch_idx)
         torch.manual_seed(seed)
         np.random.seed(seed)

@@ -26,8 +26,8 @@ from torchmetrics.functional.classification import (
     binary_specificity,
 )
 
-from voxray.evaluation.bootstrap import bootstrap_report, groups_per_class
 from voxray.errors import UserError
+from voxray.evaluation.bootstrap import bootstrap_report, groups_per_class
 
 CLASSES = ("negative", "positive")  # the names of targets 0 and 1 in a report's group counts
 NEEDS = {"sensitivity": ["positive"], "specificity": ["negative"]}  # every other metric needs both classes

@@ -12,13 +12,19 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
-from voxray.evaluation.decision import binary_metrics, binary_report, choose_threshold, fixed_threshold, require_both_classes
+from voxray.evaluation.decision import (
+    binary_metrics,
+    binary_report,
+    choose_threshold,
+    fixed_threshold,
+    require_both_classes,
+)
 from voxray.evaluation.joint_metrics import mean_uar_reports
 from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
-from voxray.models.outputs import EpochOutputs
-from voxray.models.tasks import MISSING, Task, Tasks
 from voxray.evaluation.speaker_clips import speaker_clip_uar
 from voxray.evaluation.speakers import speaker_report, speaker_uar
+from voxray.models.outputs import EpochOutputs
+from voxray.models.tasks import MISSING, Task, Tasks
 from voxray.reporting.tensorboard import log_eval_epoch
 
 log = logging.getLogger(__name__)
@@ -298,7 +304,8 @@ class Classifier(L.LightningModule):
         optimizer = self.optimizer_fn(params=[p for p in self.parameters() if p.requires_grad])
         if self.scheduler_fn is None:
             return {"optimizer": optimizer}
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=optimizer), "interval": "epoch"}}
+        scheduler = self.scheduler_fn(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain types only: checkpoints must load with torch.load(weights_only=True)

@@ -133,7 +133,8 @@ class SpeechEncoderClassifier(nn.Module):
         elif pretrained:
             model.load_state_dict(_download(bundle, name))
         self.has_pretrained_weights = pretrained or weights is not None  # read by BackboneFreeze
-        # LV-60k, XLS-R and the HuBERT / WavLM Large models were trained on clips standardised to zero mean, unit variance
+        # LV-60k, XLS-R and the HuBERT / WavLM Large models were trained on clips standardised to zero mean,
+        # unit variance
         self.normalize_waveform = bundle._normalize_waveform
         self.feature_extractor, self.encoder = model.feature_extractor, model.encoder
         self.head = LayerMixHead(params["encoder_num_layers"], params["encoder_embed_dim"], num_classes,

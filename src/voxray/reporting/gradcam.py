@@ -36,7 +36,8 @@ def _scores(model: Classifier, loader: DataLoader, positive: int) -> tuple[np.nd
     return torch.cat(scores).numpy(), torch.cat(targets).numpy()
 
 
-def write_gradcam(model: Classifier, loader: DataLoader, out_dir: str | Path, per_group: int = 8, seed: int = 0) -> dict[str, int]:
+def write_gradcam(model: Classifier, loader: DataLoader, out_dir: str | Path, per_group: int = 8,
+                  seed: int = 0) -> dict[str, int]:
     """Write `<out_dir>/gradcam/<group>_<i>.png` overlays, a `gradcam/overview.png` grid and
     `gradcam/gradcam.csv` (file, group, index in the test set, p of the positive class).
 

@@ -27,7 +27,8 @@ def roc_figure(probs: torch.Tensor, targets: torch.Tensor, class_names: Sequence
     return fig
 
 
-def samples_figure(images: torch.Tensor, targets: torch.Tensor, probs: torch.Tensor, class_names: Sequence[str]) -> Figure:
+def samples_figure(images: torch.Tensor, targets: torch.Tensor, probs: torch.Tensor,
+                   class_names: Sequence[str]) -> Figure:
     """A grid of network inputs (mel images or X-rays, first channel) titled true / predicted (p)."""
     n = len(images)
     cols = min(4, n)

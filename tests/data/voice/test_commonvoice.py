@@ -3,8 +3,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from voxray.data.voice.commonvoice import apply_label_map, read_common_voice
 from tests.helpers.voices import write_official
+from voxray.data.voice.commonvoice import apply_label_map, read_common_voice
 
 AGE_MAP = {"teens": "teens", "twenties": "twenties", "thirties": "thirties", "seventies": "sixties+"}
 AGE_CLASSES = ["teens", "twenties", "thirties", "sixties+"]

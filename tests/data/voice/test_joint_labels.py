@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from hydra.utils import instantiate
 
-from tests.helpers.voices import make_joint_corpus
 from tests.helpers.config import compose_cfg
+from tests.helpers.voices import make_joint_corpus
 from voxray.data.voice.commonvoice import apply_label_maps
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from voxray.data.xray.images import XrayDecodeError, load_xray, pixel_digest
+
 from tests.helpers.dicom import write_dicom
+from voxray.data.xray.images import XrayDecodeError, load_xray, pixel_digest
 
 
 def _gradient(height: int = 40, width: int = 40, top: int = 255) -> np.ndarray:

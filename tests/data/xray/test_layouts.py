@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.helpers.dicom import write_dicom
 from voxray.data.xray.layouts import XRAY_TASK_CLASSES, kermany_patient_id, read_xray_dataset
 from voxray.data.xray.splits import check_patient_disjoint
-from tests.helpers.dicom import write_dicom
 
 
 def _image(path: Path, suffix_format: str = "JPEG") -> Path:

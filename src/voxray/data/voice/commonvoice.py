@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from voxray.errors import UserError
 from voxray.data.paths import inside
+from voxray.errors import UserError
 
 OFFICIAL_SPLITS = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
 KAGGLE_SPLITS = {"train": "cv-valid-train.csv", "dev": "cv-valid-dev.csv", "test": "cv-valid-test.csv"}

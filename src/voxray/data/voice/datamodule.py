@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from voxray.data.voice.audio import CleanParams, load_clip
-from voxray.data.voice.commonvoice import apply_label_map, apply_label_maps, read_common_voice
 from voxray.data.datamodule import ArrayDataModule, Plan
 from voxray.data.splits import first_label_split, group_split
+from voxray.data.voice.audio import CleanParams, load_clip
+from voxray.data.voice.commonvoice import apply_label_map, apply_label_maps, read_common_voice
 
 TARGETS = ("age", "gender")
 # Part of the cache key: bump it whenever `load_clip`'s output changes, so that no cache prepared
@@ -36,7 +36,8 @@ class VoiceDataModule(ArrayDataModule):
             synthetic: `build_voice_corpus` arguments for the embedded corpus).
     """
 
-    synthetic_version = "3-fast-noise"  # one channel per speaker, long tail, blank ages; noise drawn at an FFT-friendly length
+    # one channel per speaker, long tail, blank ages; noise drawn at an FFT-friendly length
+    synthetic_version = "3-fast-noise"
 
     def __init__(
         self,
@@ -57,7 +58,8 @@ class VoiceDataModule(ArrayDataModule):
             raise ValueError(f"data.target must be one of {TARGETS} or a list of them, got {target!r}")
         self.target = target if isinstance(target, str) else targets
         expected = {t: list(labels[t]["classes"]) for t in targets}
-        given = {t: list(c) for t, c in classes.items()} if isinstance(classes, Mapping) else {targets[0]: list(classes)}
+        given = ({t: list(c) for t, c in classes.items()} if isinstance(classes, Mapping)
+                 else {targets[0]: list(classes)})
         if isinstance(target, str) == isinstance(classes, Mapping) or given != expected:
             raise ValueError(f"data.classes {given} differ from the classes of data.target={target}: {expected}")
         self.label_maps = {t: dict(labels[t]["map"]) for t in TARGETS}
