@@ -6,8 +6,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from voxray.checks import one_line_user_errors
-from voxray.overrides import check_overrides
+from voxray.cli.checks import one_line_user_errors
+from voxray.cli.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 

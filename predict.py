@@ -6,8 +6,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from voxray.checks import check_device, check_predict, one_line_user_errors
-from voxray.overrides import check_overrides
+from voxray.cli.checks import check_device, check_predict, one_line_user_errors
+from voxray.cli.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
@@ -17,8 +17,8 @@ def main(cfg: DictConfig) -> None:
     with one_line_user_errors():
         check_predict(cfg)
         check_device(cfg.device)
+        from voxray.cli.logs import setup_run_logs
         from voxray.predict import predict
-        from voxray.progress import setup_run_logs
 
         setup_run_logs()
         predict(cfg)

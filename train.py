@@ -6,9 +6,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from voxray.checks import check_accelerator, check_train, one_line_user_errors
-from voxray.help import print_config  # also registers the resolver --help uses
-from voxray.overrides import check_overrides
+from voxray.cli.checks import check_accelerator, check_train, one_line_user_errors
+from voxray.cli.help import print_config  # also registers the resolver --help uses
+from voxray.cli.overrides import check_overrides
 
 os.environ.setdefault("VOXRAY_ROOT", str(Path(__file__).resolve().parent))
 
@@ -20,7 +20,7 @@ def main(cfg: DictConfig) -> float | None:
             print_config(cfg)
         check_train(cfg)  # before the heavy imports and any data preparation
         check_accelerator(cfg.trainer)
-        from voxray.progress import setup_run_logs
+        from voxray.cli.logs import setup_run_logs
         from voxray.train import train  # after Hydra: keeps --help and tab completion fast
 
         setup_run_logs()

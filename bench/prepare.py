@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from voxray.data.cache import prepare_array
+from voxray.data.voice.audio import CleanParams, load_clip
+from voxray.data.xray.datamodule import load_xray_row
+
 from common import cores, figure, load_line, parser, write_audio, write_films
 from record import append_results  # the script's folder is on sys.path
-from voxray.data.audio import CleanParams, load_clip
-from voxray.data.cache import prepare_array
-from voxray.data.xray import load_xray_row
 
 
 def prepared_per_s(paths: list[str], load: partial, shape: tuple[int, ...], dtype: str, folder: Path,
@@ -42,7 +43,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=4.0, help="speech per clip, plus 0.5 s of silence each side")
     p.add_argument("--images", type=int, default=128)
     p.add_argument("--source-px", type=int, default=1024, help="X-ray files' width (Kermany's are 1-2k px)")
-    p.add_argument("--workers", type=int, nargs="+", default=sorted({1, cores()}), help="preparing processes (0: in this process)")
+    p.add_argument("--workers", type=int, nargs="+", default=sorted({1, cores()}),
+                   help="preparing processes (0: in this process)")
     args = p.parse_args()
     lines = ["| input | step | processes | files/s | files/s per process |", "| --- | --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--overrides", nargs="*", default=[], help="more Hydra overrides for the encoder runs")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the markdown file the table is appended to")
     args = parser.parse_args()
-    lines = ["| network | parameters | trainable | train (clips/s) | inference (clips/s) |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| network | parameters | trainable | train (clips/s) | inference (clips/s) |",
+             "| --- | --- | --- | --- | --- |"]
 
     def row(name: str, model: torch.nn.Module, samples: int) -> None:
         total = sum(p.numel() for p in model.parameters())

@@ -27,10 +27,11 @@ import torch
 import torchvision
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from voxray.cli.precision import best_precision
+from voxray.data.datamodule import ArrayDataset, as_batch
+
 from common import compose_model, cores, figure, load_line, parser, steady_rate, write_audio, write_films
 from record import append_results  # the script's folder is on sys.path
-from voxray.data.datamodule import ArrayDataset, as_batch
-from voxray.precision import best_precision
 
 TASKS = {"voice": ("voice_mel", "clips"), "xray": ("xray_pneumonia", "images")}
 
@@ -108,7 +109,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=cores(), help="DataLoader workers of (a) and (b) (every core)")
     p.add_argument("--source-px", type=int, default=1024, help="X-ray files' width (Kermany's are 1-2k px)")
     p.add_argument("--precision", choices=["32-true", "bf16-mixed"], default=None,
-                   help="default: what train.py picks on this device (voxray.precision)")
+                   help="default: what train.py picks on this device (voxray.cli.precision)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (callbacks.compile)")
     p.add_argument("--set", nargs="*", default=[], help="Hydra overrides of the model, e.g. model.net.channels=[4,8]")
     args = p.parse_args()
@@ -133,7 +134,8 @@ def main() -> None:
             rate, length = cfg.data.clean.sample_rate, int(cfg.data.clean.sample_rate * cfg.data.clean.clip_seconds)
             cache = np.random.default_rng(0).integers(-8000, 8000, (args.files, length), dtype=np.int16)
             lm = cfg.model.frontend.logmel
-            mel = dict(n_fft=lm.n_fft, win_length=lm.win_length, hop_length=lm.hop_length, n_mels=lm.n_mels, fmin=lm.f_min)
+            mel = dict(n_fft=lm.n_fft, win_length=lm.win_length, hop_length=lm.hop_length, n_mels=lm.n_mels,
+                       fmin=lm.f_min)
             pitch = copy.deepcopy(model.frontend.pitch).cpu() if model.frontend.pitch is not None else None
             usual = MelFiles(write_audio(folder / "clips", args.files), labels, rate, length, mel, pitch)
         else:
@@ -148,7 +150,7 @@ def main() -> None:
             n = batch * (args.warmup + args.steps)
             y = torch.arange(batch, device=device) % k
             x = torch.from_numpy(np.array(data[:batch])).to(device)
-            ceiling = iter(lambda: (x, y), None)  # the same ready batch forever
+            ceiling = iter(lambda: (x, y), None)  # noqa: B023 - the same ready batch forever, read in this iteration
             rates = []
             for fwd, feed in ((model, batches(ours, batch, n, args.workers, device, as_batch)),
                               (model.net, batches(usual, batch, n, args.workers, device)),

@@ -1,5 +1,5 @@
 """Classify files with an exported `model.onnx` in onnxruntime; `model.json` beside it says how to
-prepare a file (the training loader, through `voxray.predictor.file_loader`) and how to decide.
+prepare a file (the training loader, through `voxray.predict.file_loader`) and how to decide.
 
     uv run python export.py ckpt_path=outputs/train/runs/<time>/checkpoints/best.ckpt
     uv run python examples/onnx_predict.py outputs/export/runs/<time>/model.json a.mp3 b.wav
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from voxray.predictor import file_loader
+from voxray.predict import file_loader
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -14,14 +14,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import voxray.baseline
-from tests.conftest import tone
-from tests.helpers import ROOT, compose_cfg
-from voxray.baseline import HandcraftedFeatures, baseline, features_of_rows, score_test, write_comparison
-from voxray.checks import UserError, check_baseline
-from voxray.embeddings import ResemblyzerFeatures, load_resemblyzer
-from voxray.features.handcrafted import FeatureParams
-from voxray.speakers import speaker_report, speaker_uar
+from tests.helpers.config import ROOT, compose_cfg
+from voxray.baseline import baseline, score_test, write_comparison
+from voxray.cli.checks import check_baseline
+from voxray.errors import UserError
+from voxray.evaluation.speakers import speaker_report, speaker_uar
 
 CLASSES = ["female", "male"]
 
@@ -99,52 +96,6 @@ def test_the_baseline_scores_speakers_as_the_cnn_does_and_compares_both_levels(t
     assert (f"| baseline: handcrafted | {metrics['test/uar']:.3f} ({clip_ci[0]:.2f}-{clip_ci[1]:.2f}) "
             f"| {people['uar']:.3f} ({people['uar_ci95'][0]:.2f}-{people['uar_ci95'][1]:.2f}) |") in table
     assert "| CNN: cnn | 0.800 | 0.875 (0.75-1.00) | 0.800 | - | unknown |" in table
-
-
-def test_dropped_features_leave_the_table_and_a_misspelt_one_is_named(tmp_path: Path) -> None:
-    waves = (np.stack([tone(120.0, 1.5)[:32000], tone(220.0, 1.5)[:32000]]) * 30000).astype(np.int16)
-    durations = np.array([1.9, 1.6])
-    full = HandcraftedFeatures(FeatureParams(), num_workers=0)(waves, durations, tmp_path)
-    less = HandcraftedFeatures(FeatureParams(), num_workers=0, drop=["duration_s", "onset_count"])(
-        waves, durations, tmp_path)
-    pd.testing.assert_frame_equal(less, full.drop(columns=["duration_s", "onset_count"]))
-    assert full["duration_s"].tolist() == [1.9, 1.6]
-    with pytest.raises(UserError, match=r"no feature named \['duration'\]; the features are \['duration_s', "):
-        HandcraftedFeatures(FeatureParams(), drop=["duration_s", "duration"])
-
-
-def test_features_of_rows_keeps_the_order_of_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(voxray.baseline, "BLOCK", 2)  # several blocks, read in ascending row order
-    data = np.arange(10, dtype=np.int16)[:, None] * np.ones((1, 4), dtype=np.int16)  # row i is all i
-    seen = []
-
-    def extract(waves: np.ndarray, durations: np.ndarray, cache_dir: Path) -> pd.DataFrame:
-        seen.append(waves[:, 0].tolist())
-        return pd.DataFrame({"value": waves[:, 0], "duration": durations})
-
-    rows = [7, 2, 9, 0, 5]
-    out = features_of_rows(extract, data, rows, [0.7, 0.2, 0.9, 0.0, 0.5], tmp_path)
-    assert out["value"].tolist() == rows and out["duration"].tolist() == [0.7, 0.2, 0.9, 0.0, 0.5]
-    assert seen == [[0, 2], [5, 7], [9]]
-
-
-def test_missing_resemblyzer_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "resemblyzer", None)  # makes `import resemblyzer` fail
-    with pytest.raises(ImportError, match="resemblyzer.*webrtcvad-wheels.*baseline=handcrafted"):
-        load_resemblyzer()
-
-
-def test_resemblyzer_embeds_each_clip_and_caches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clips = [tone(f0, seconds=2.0) for f0 in (110.0, 120.0, 220.0)]  # 2.8 s each, with silences
-    waves = np.stack([np.round(c / np.abs(c).max() * 0.9 * 32767).astype(np.int16) for c in clips])
-    embed = ResemblyzerFeatures(sample_rate=16000)
-    first = embed(waves, np.array([2.8, 2.8, 2.8]), tmp_path)
-    assert first.shape == (3, 256) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-4)
-    # the two low voices are closer to each other than to the high one
-    similarity = first.to_numpy() @ first.to_numpy().T
-    assert similarity[0, 1] > similarity[0, 2]
-    monkeypatch.setattr("voxray.embeddings.load_resemblyzer", lambda: pytest.fail("cache not used"))
-    assert np.array_equal(embed(waves, np.array([2.8, 2.8, 2.8]), tmp_path), first)
 
 
 JOINT_ERROR = (r"data.target=\['age', 'gender'\]: the baseline scores one target at a time; "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,69 +21,20 @@ from sklearn.callback import ProgressBar
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from voxray.bootstrap import why_undefined
-from voxray.checks import UserError
-from voxray.features.handcrafted import FeatureParams, compute_features, feature_names
-from voxray.metrics import flatten, multiclass_report, stage_metrics
-from voxray.predictions import FILE as PREDICTIONS
-from voxray.predictions import predictions_table
-from voxray.report import write_stage_report
-from voxray.speakers import speaker_report, speaker_uar
+from voxray.evaluation.bootstrap import why_undefined
+from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
+from voxray.evaluation.speakers import speaker_report, speaker_uar
+from voxray.features.extractors import features_of_rows
+from voxray.reporting.metrics_file import write_stage_report
+from voxray.reporting.predictions import FILE as PREDICTIONS
+from voxray.reporting.predictions import predictions_table
 
 log = logging.getLogger(__name__)
 
-# Clips read from the memmap per feature call: bounds memory on a full Common Voice cache, and
-# each block is cached on its own, so an interrupted run resumes at the first missing block.
-BLOCK = 4096
 # Data settings that decide which clips land in the test split; equal settings = same split.
 SPLIT_KEYS = ("root", "target", "seed", "val_fraction", "test_fraction", "use_official_splits",
               "synthetic", "clean")
 _ABSENT = object()  # a setting missing from a saved config, as opposed to one set to null
-Extractor = Callable[[np.ndarray, np.ndarray, Path], pd.DataFrame]
-
-
-class HandcraftedFeatures:
-    """The hand-crafted features of `voxray.features.handcrafted`, as a baseline extractor.
-
-    Args:
-        params: feature settings (`FeatureParams`).
-        num_workers: worker processes (None = the usable cores).
-        drop: feature columns left out (none), e.g. `duration_s` and `onset_count`, which measure
-            how long a clip is rather than who speaks; the cache keeps them.
-    """
-
-    def __init__(self, params: FeatureParams, num_workers: int | None = None, drop: Sequence[str] = ()) -> None:
-        unknown = sorted(set(drop) - set(feature_names(params)))
-        if unknown:
-            raise UserError(f"baseline.features.drop: no feature named {unknown}; "
-                            f"the features are {feature_names(params)}")
-        self.params, self.num_workers, self.drop = params, num_workers, list(drop)
-
-    def __call__(self, waves: np.ndarray, durations: np.ndarray, cache_dir: Path) -> pd.DataFrame:
-        """(n, L) int16 clips and their speech seconds (n,) -> (n, n_features) table."""
-        return compute_features(waves, durations, self.params, cache_dir, self.num_workers).drop(columns=self.drop)
-
-
-def features_of_rows(
-    extract: Extractor, data: np.ndarray, rows: Sequence[int], durations: Sequence[float], cache_dir: Path
-) -> pd.DataFrame:
-    """Features of `data[rows]`, in the order of `rows`, read and cached block by block.
-
-    Args:
-        extract: `(waves, durations, cache_dir) -> DataFrame`, e.g. `HandcraftedFeatures`.
-        data: the datamodule's clip array (N, L), usually a memmap.
-        rows: indices into `data`.
-        durations: speech seconds of each of `rows`.
-        cache_dir: where `extract` caches its results.
-    """
-    rows, durations = np.asarray(rows), np.asarray(durations, dtype=np.float64)
-    order = np.argsort(rows, kind="stable")  # ascending rows read the memmap sequentially
-    blocks = [
-        extract(np.asarray(data[rows[chunk]]), durations[chunk], cache_dir)
-        for chunk in np.array_split(order, max(1, -(-len(order) // BLOCK)))
-    ]
-    sorted_features = pd.concat(blocks, ignore_index=True)
-    return sorted_features.iloc[np.argsort(order)].reset_index(drop=True)
 
 
 def score_test(
@@ -94,7 +45,7 @@ def score_test(
     `test/uar`, `test/recall/<class>`, `test/confmat`, ... with the speaker-bootstrap 95% CIs
     (`test/uar_ci95`, `test/n_groups`); with `groups` (n,), the speakers, also per speaker
     `test/speaker/uar` and the block `test/speaker` with its CIs, each speaker decided as the CNN
-    decides them (`voxray.speakers`: the mean log-probability of their clips)."""
+    decides them (`voxray.evaluation.speakers`: the mean log-probability of their clips)."""
     p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels)
     metrics = stage_metrics(len(class_names), "test")
     metrics.update(p, y)

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from voxray.checks import UserError
-from voxray.evaluate import build_model, load_run
+from voxray.checkpoint import build_model, load_run
+from voxray.errors import UserError
 
 FORMATS = ("onnx",)
 
@@ -29,8 +29,8 @@ def example_input(run_cfg: DictConfig, batch: int = 2) -> torch.Tensor:
 
 
 def preparation_steps(run_cfg: DictConfig, in_graph: list[str]) -> dict:
-    """What a caller must do to a file before the graph (`voxray.data.audio.load_clip` or
-    `voxray.data.xray_images.load_xray`), and `in_graph`, what the graph does itself."""
+    """What a caller must do to a file before the graph (`voxray.data.voice.audio.load_clip` or
+    `voxray.data.xray.images.load_xray`), and `in_graph`, what the graph does itself."""
     data = run_cfg.data
     if "clean" in data:
         clean = data.clean
@@ -82,7 +82,7 @@ def export(cfg: DictConfig) -> Path:
     meta = {
         "input": {"dtype": str(x.dtype).removeprefix("torch."), "shape": ["batch", *x.shape[1:]]},
         "preparation": preparation_steps(run_cfg, graph_steps(model)),
-        # what voxray.predictor.file_loader needs to prepare a file as training did (examples/onnx_predict.py)
+        # what voxray.predict.file_loader needs to prepare a file as training did (examples/onnx_predict.py)
         "data": {k: v for k, v in OmegaConf.to_container(run_cfg.data, resolve=True).items()
                  if k not in ("root", "cache_dir", "report_dir")},
         "class_names": model.class_names,

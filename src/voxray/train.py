@@ -7,15 +7,14 @@ from pathlib import Path
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from voxray.checkpoint_files import checkpoint_epoch
-from voxray.checks import check_resume
+from voxray.callbacks.resume import RunCheckpoint, continue_run
+from voxray.checkpoint import check_resume, checkpoint_epoch
 from voxray.html_report.build import write_report
-from voxray.predictions import write_test_predictions
-from voxray.report import write_json, write_stage_report
-from voxray.resume import RunCheckpoint, run_folder_of
-from voxray.tensorboard import log_hparams
+from voxray.reporting.metrics_file import write_json, write_stage_report
+from voxray.reporting.predictions import write_test_predictions
+from voxray.reporting.tensorboard import log_hparams
 
 
 def instantiate_group(group: DictConfig | None) -> list:
@@ -23,16 +22,6 @@ def instantiate_group(group: DictConfig | None) -> list:
     if not group:
         return []
     return [instantiate(c) for c in group.values() if c is not None and "_target_" in c]
-
-
-def continue_run(cfg: DictConfig) -> None:
-    """Resuming from `<run>/checkpoints/last.ckpt` writes into `<run>` again: the checkpoint
-    callback then keeps its best score and path, and TensorBoard continues the same curves."""
-    run = run_folder_of(cfg.ckpt_path)
-    if run is not None and run != Path(cfg.paths.output_dir).resolve():
-        rank_zero_info(f"resuming the run in {run} (this launch's own log: {cfg.paths.output_dir})")
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(run)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

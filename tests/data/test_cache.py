@@ -7,9 +7,9 @@ import pytest
 import soundfile as sf
 
 import voxray.data.cache as cache
-from voxray.data.audio import CleanParams, load_clip
+from tests.helpers.voices import tone
 from voxray.data.cache import prepare_array
-from tests.conftest import tone
+from voxray.data.voice.audio import CleanParams, load_clip
 
 PARAMS = CleanParams(denoise=False)
 

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from hydra.utils import instantiate
 
-from tests.conftest import tone
-from tests.helpers import compose_cfg
+from tests.helpers.config import compose_cfg
+from tests.helpers.voices import tone
 
 
 def kaggle_corpus(root: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 from hydra.utils import instantiate
 from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
 
-from tests.helpers import compose_cfg
+from tests.helpers.config import compose_cfg
 from voxray.data.datamodule import ArrayDataModule
 from voxray.data.rows_report import group_sizes
 from voxray.data.samplers import BalancedSpeakers, EpochShuffle, capped_rows

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxray.checks import UserError
 from voxray.data.splits import check_group_disjoint, group_split
+from voxray.errors import UserError
 
 
 def make(n_groups: int = 60, seed: int = 0) -> tuple[pd.Series, pd.Series]:

@@ -8,12 +8,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from tests.helpers.voices import tone
 from voxray.export import check_onnx
 from voxray.features.channel import ChannelAugment
 from voxray.features.logmel import LogMel, SpecAugment, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
 from voxray.models.mel_cnn import MelCNN
-from tests.conftest import tone
 
 
 def test_logmel_matches_librosa() -> None:
@@ -59,7 +59,8 @@ def test_utterance_norm_removes_a_fixed_channel_colour() -> None:
     clean = tone(150.0, 2.5)[:48000] + 0.3 * tone(1200.0, 2.5)[:48000]
     coloured = np.convolve(clean, [1.0, -0.9])[:48000] * 0.2  # pre-emphasis-like tilt, -14 dB
     wave = torch.from_numpy((np.stack([clean, coloured]) / 2 * 32767).astype(np.int16))
-    plain, normed = VoiceFrontEnd(LogMel(n_mels=32)).eval(), VoiceFrontEnd(LogMel(n_mels=32), utterance_norm=True).eval()
+    plain = VoiceFrontEnd(LogMel(n_mels=32)).eval()
+    normed = VoiceFrontEnd(LogMel(n_mels=32), utterance_norm=True).eval()
     a, b = plain(wave), normed(wave)
     band_offset = (a[0] - a[1]).mean(dim=-1)  # (1, 32)
     assert band_offset.abs().max() > 10  # dB: the colour is there without normalisation

@@ -3,9 +3,9 @@ import pytest
 import torch
 from scipy.signal import butter, sosfilt
 
+from tests.helpers.voices import tone
 from voxray.features.logmel import LogMel, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
-from tests.conftest import tone
 
 
 def _pitch_of(periodicity: Periodicity, x: np.ndarray) -> tuple[float, float]:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from tests.helpers import compose_cfg
+from tests.helpers.config import compose_cfg
 from voxray.features.speed import SpeedPerturb
 from voxray.features.waveform import WaveformFrontEnd
 

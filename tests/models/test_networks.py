@@ -5,11 +5,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from tests.helpers.config import compose_cfg
 from voxray.features.logmel import LogMel, VoiceFrontEnd
 from voxray.features.periodicity import Periodicity
 from voxray.models.backbone import create_backbone
 from voxray.models.mel_cnn import MelCNN
-from tests.helpers import compose_cfg
 
 
 # timm zero-initialises each residual block's last BN scale, so only MelCNN's grads are all non-zero

@@ -18,14 +18,14 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
-from voxray.checks import PretrainedWeightsUnavailable, UserError
+from tests.helpers.config import compose_cfg
+from tests.helpers.voices import tone
+from voxray.callbacks.finetune import BackboneFreeze
+from voxray.errors import PretrainedWeightsUnavailable, UserError
 from voxray.export import export
-from voxray.models.finetune import BackboneFreeze
 from voxray.models.speech_encoder import FACTORIES, SpeechEncoderClassifier
 from voxray.predict import predict
 from voxray.train import train
-from tests.conftest import tone
-from tests.helpers import compose_cfg
 
 # torchaudio's WavLM layout at 2 layers x 32 wide with 16-channel convolutions: ~45k parameters
 TINY = {"extractor_conv_layer_config": [[16, 10, 5]] + [[16, 3, 2]] * 4 + [[16, 2, 2]] * 2,
@@ -206,12 +206,13 @@ def test_the_waveform_is_standardised_over_its_speech() -> None:
     assert torch.equal(seen[0][0, 16000:], torch.zeros(32000))
 
 
-# The voice_ssl experiment in about 25 s: the tiny Common Voice folder of conftest (12 speakers), a
+# The voice_ssl experiment in about 25 s: the tiny Common Voice folder of tests.helpers.voices (12 speakers), a
 # tiny wav2vec 2.0 from a file, the head alone for epoch 0, the encoder from epoch 1 (a higher rate
 # than the default 1e-3: a random "pretrained" encoder gives the head weaker features than a real one).
 def ssl_overrides(root: Path, weights: Path) -> list[str]:
     arch = ",".join(f"{k}:{json.dumps(v).replace(' ', '')}" for k, v in TINY.items())
-    return ["experiment=voice_ssl", "data.target=gender", "model.net.name=WAV2VEC2_BASE", "trainer=cpu", "logger=csv", "callbacks.progress_bar=null",
+    return ["experiment=voice_ssl", "data.target=gender", "model.net.name=WAV2VEC2_BASE", "trainer=cpu", "logger=csv",
+            "callbacks.progress_bar=null",
             f"data.root={root}", "data.num_workers=0",
             "data.clean.denoise=false", "data.batch_size=8", "model.n_boot=20", "trainer.max_epochs=4",
             "model.optimizer.lr=0.003",

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from voxray.losses import class_weights
+from voxray.models.losses import class_weights
 from voxray.models.tasks import MISSING, Tasks
 
 JOINT = Tasks({"age": ["teens", "twenties", "thirties"], "gender": ["female", "male"]})
@@ -62,7 +62,8 @@ def test_a_single_task_keeps_the_plain_weighted_cross_entropy() -> None:
 def test_probabilities_are_a_softmax_within_each_tasks_columns() -> None:
     logits, _, _ = batch()
     probs = JOINT.probs(logits)
-    assert torch.allclose(probs[:, :3].sum(dim=1), torch.ones(4)) and torch.allclose(probs[:, 3:].sum(dim=1), torch.ones(4))
+    assert torch.allclose(probs[:, :3].sum(dim=1), torch.ones(4))
+    assert torch.allclose(probs[:, 3:].sum(dim=1), torch.ones(4))
     assert torch.allclose(probs[:, 3:], logits[:, 3:].softmax(dim=1))
     assert [t.prefix("test") for t in JOINT] == ["test/age", "test/gender"] and JOINT.num_classes == 5
 

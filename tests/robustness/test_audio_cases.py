@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from voxray.data.audio import CleanParams, load_clip
+from tests.helpers.voices import tone
 from voxray.data.cache import PreparedArray, prepare_array
-from tests.conftest import tone
+from voxray.data.voice.audio import CleanParams, load_clip
 
 PARAMS = CleanParams()  # the defaults, denoising included, as a real run prepares
 PEAK = round(0.89 * 32767)  # to_int16 normalises every clip to this peak

@@ -16,9 +16,9 @@ import pydicom
 import pytest
 from PIL import Image, ImageFile
 
+from tests.helpers.dicom import write_dicom
 from voxray.data.cache import PreparedArray, prepare_array
-from voxray.data.xray_images import XrayDecodeError, load_xray
-from tests.dicom import write_dicom
+from voxray.data.xray.images import XrayDecodeError, load_xray
 
 SIZE = 32
 RAMP = np.tile(np.linspace(0, 255, 48), (48, 1))  # dark left, bright right

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.robustness._prepare import CHUNK_SIZE, prepare, write_clips
+from tests.helpers.prepare import CHUNK_SIZE, prepare, write_clips
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = ("data.npy", "index.jsonl", "skipped.csv")
 
 
 def _worker(table: Path, folder: Path, *args: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "tests.robustness._prepare", str(table), str(folder), *args]
+    command = [sys.executable, "-m", "tests.helpers.prepare", str(table), str(folder), *args]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from voxray.data.commonvoice import read_common_voice
-from voxray.data.xray_layouts import read_xray_dataset
+
+from voxray.data.voice.commonvoice import read_common_voice
+from voxray.data.xray.layouts import read_xray_dataset
 
 CV_HEADER = ["client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "accents"]
 ESCAPES = ["../outside.jpeg", "../../etc/passwd", "img/../../outside.jpeg", "/etc/passwd"]

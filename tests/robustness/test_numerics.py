@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from voxray.features.logmel import LogMel, VoiceFrontEnd
-from voxray.losses import class_weights
+from voxray.models.losses import class_weights
 
 
 def _extremes() -> torch.Tensor:

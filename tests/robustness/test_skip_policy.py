@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import voxray.data.audio as audio
 import voxray.data.cache as cache
-from voxray.data.audio import CleanParams, load_clip
+import voxray.data.voice.audio as audio
+from tests.helpers.prepare import LENGTH, flaky_row, wave_row, write_clips
 from voxray.data.cache import SkipFile, TooManySkippedError, prepare_array
-from voxray.data.xray_images import XrayDecodeError
-from tests.robustness._prepare import LENGTH, flaky_row, wave_row, write_clips
+from voxray.data.voice.audio import CleanParams, load_clip
+from voxray.data.xray.images import XrayDecodeError
 
 
 def _prepare(table: pd.DataFrame, folder: Path, **kwargs) -> cache.PreparedArray:

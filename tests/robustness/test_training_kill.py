@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from tests.helpers import VOICE_TINY
-from tests.probes import read_probe
+from tests.helpers.config import VOICE_TINY
+from tests.helpers.probes import read_probe
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = [*VOICE_TINY, "test=false", "trainer.max_epochs=3", "+callbacks.probe._target_=tests.probes.EpochProbe"]
+TINY = [*VOICE_TINY, "test=false", "trainer.max_epochs=3", "+callbacks.probe._target_=tests.helpers.probes.EpochProbe"]
 
 
 def launch(tmp: Path, corpus: Path, *extra: str) -> subprocess.Popen:

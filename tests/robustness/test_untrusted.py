@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from voxray.checks import UserError
-from voxray.evaluate import load_run
+from voxray.checkpoint import load_run
+from voxray.errors import UserError
 
 
 class _Payload:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxray.data.xray_layouts import read_xray_dataset
-from voxray.data.xray_splits import check_patient_disjoint
+from voxray.data.xray.layouts import read_xray_dataset
+from voxray.data.xray.splits import check_patient_disjoint
 from voxray.synth.xray import build_xray_corpus, render_xray
 
 N_PATIENTS, SIZE = 40, 64

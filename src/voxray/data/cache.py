@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 
 CHUNK = 128  # files per unit of resumable work: small enough to lose little on interrupt
 

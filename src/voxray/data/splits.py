@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from voxray.checks import UserError
+from voxray.errors import UserError
 
 SPLITS = ("train", "val", "test")
 

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from voxray.baseline import HandcraftedFeatures, features_of_rows
-from voxray.data.audio import decode
-from voxray.data.voice import VoiceDataModule
+from voxray.data.voice.audio import decode
+from voxray.data.voice.datamodule import VoiceDataModule
+from voxray.eda.plots import count_bars, distribution_grid, heatmap, mean_images
 from voxray.eda.report import Item, save_figure
 from voxray.eda.voice_clips import MEL, clip_figure
-from voxray.eda.plots import count_bars, distribution_grid, heatmap, mean_images
+from voxray.features.extractors import HandcraftedFeatures, features_of_rows
 from voxray.features.handcrafted import FeatureParams
 from voxray.features.logmel import LogMel
 

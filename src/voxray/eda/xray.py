@@ -13,11 +13,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from voxray.data.splits import SPLITS
-from voxray.data.xray import XrayDataModule
-from voxray.data.xray_splits import find_duplicates
+from voxray.data.xray.datamodule import XrayDataModule
+from voxray.data.xray.splits import find_duplicates
 from voxray.eda.plots import count_bars, mean_images
 from voxray.eda.report import Item, save_figure, table_item
-from voxray.losses import class_weights
+from voxray.models.losses import class_weights
 
 STATS = ("width", "height", "aspect", "mean_intensity", "std_intensity")
 # Single-channel modes: Pillow's 1-bit, 8-bit, 16/32-bit integer and float; DICOM's monochromes.
@@ -49,7 +49,7 @@ def xray_figures(
                     f"Images per class, all splits (top) and per split (bottom). Balanced loss "
                     f"weights from the training counts (n / (k * count)): {shown}."),
         table_item(counts.rename_axis("class").reset_index(), "Class counts and loss weights",
-                   "Rows: classes; loss_weight = voxray.losses.class_weights(train counts, 'balanced')."),
+                   "Rows: classes; loss_weight = voxray.models.losses.class_weights(train counts, 'balanced')."),
         save_figure(sample_grid(datamodule, n_examples, rng), out_dir, "samples", "Sample radiographs",
                     f"{n_examples} random images per class as cached (letterboxed to "
                     f"{datamodule.image_size} px); titles: split and patient."),

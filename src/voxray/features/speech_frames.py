@@ -1,7 +1,7 @@
 """Where a cache row's speech ends, which frames hold it, and statistics over those frames only.
 
 The cache stores a clip's trimmed speech from its first sample on and zeros after it
-(`voxray.data.audio.fix_length`). A statistic over the whole row (a mel band's mean, a pitch row's
+(`voxray.data.voice.audio.fix_length`). A statistic over the whole row (a mel band's mean, a pitch row's
 mean and max, batch normalisation) mixes in a share of silence that grows as the clip shortens: a
 cue to the clip's length, not to the voice. The speech ends after its last non-zero sample, so a
 run of zeros inside it (a pause that denoising silenced) does not end it. Computed from the

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from voxray.html_report.run_files import TaskView
-from voxray.plots import plt
+from voxray.reporting.plots import plt
 
 N_BINS = 10
 

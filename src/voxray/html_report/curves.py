@@ -12,7 +12,7 @@ from torchmetrics.functional.classification import (
 )
 
 from voxray.html_report.run_files import TaskView
-from voxray.plots import plt
+from voxray.reporting.plots import plt
 
 
 def operating_points(task: TaskView) -> dict[str, tuple[float, float, float]]:

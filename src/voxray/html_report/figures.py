@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from voxray.html_report.run_files import TaskView
-from voxray.plots import plt
+from voxray.reporting.plots import plt
 
 
 def recall_series(task: TaskView) -> list[tuple[str, list[float | None], list[list[float] | None]]]:

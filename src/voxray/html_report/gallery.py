@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import lightning as L
 import pandas as pd
 
-from voxray.gradcam import GROUPS, write_gradcam
+from voxray.reporting.gradcam import GROUPS, write_gradcam
 
 if TYPE_CHECKING:
     from voxray.models.classifier import Classifier

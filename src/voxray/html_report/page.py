@@ -15,7 +15,7 @@ from voxray.html_report.gallery import FOLDER, gallery_html
 from voxray.html_report.run_files import RunFiles, TaskView
 from voxray.html_report.shell import document
 from voxray.html_report.tables import data_html, metrics_html, number, settings_html
-from voxray.plots import confusion_figure
+from voxray.reporting.plots import confusion_figure
 
 
 def _save(fig: Figure, run: RunFiles, name: str) -> str:

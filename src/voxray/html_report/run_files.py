@@ -12,7 +12,7 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from voxray.predictions import FILE as PREDICTIONS
+from voxray.reporting.predictions import FILE as PREDICTIONS
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from voxray.bootstrap import why_undefined
+from voxray.evaluation.bootstrap import why_undefined
 
 if TYPE_CHECKING:  # only for hints: sweep_page, which Hydra's callback imports in every run, needs no torch
     from voxray.html_report.run_files import RunFiles, TaskView

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import timm
-from huggingface_hub import constants, get_session
 from torch import nn
 
-from voxray.checks import PretrainedWeightsUnavailable
-
-HUB_PROBE_SECONDS = 5.0
+from voxray.errors import PretrainedWeightsUnavailable
+from voxray.models.weights import offline_unless_hub_answers
 
 
 def create_backbone(
@@ -44,7 +41,7 @@ def create_backbone(
         net.has_pretrained_weights = True
         return _zero_new_head(net, num_classes)
     try:
-        with _offline_unless_hub_answers() if pretrained else nullcontext():
+        with offline_unless_hub_answers() if pretrained else nullcontext():
             net = timm.create_model(name, pretrained=pretrained, **kwargs)
         net.has_pretrained_weights = pretrained  # read by BackboneFreeze
         return _zero_new_head(net, num_classes) if pretrained else net
@@ -73,29 +70,3 @@ def _zero_new_head(net: nn.Module, num_classes: int) -> nn.Module:
         if head.bias is not None:
             nn.init.zeros_(head.bias)
     return net
-
-
-@contextmanager
-def _offline_unless_hub_answers() -> Iterator[None]:
-    """Fetch in huggingface_hub's offline mode when the hub does not answer.
-
-    Offline mode still loads a cached copy and fails at once without one, where the online client
-    retries an unreachable host with back-off for about a minute per file.
-    """
-    previous = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = previous or not _hub_answers()  # read by huggingface_hub per request
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE = previous
-
-
-def _hub_answers() -> bool:
-    """One HEAD request through the hub's own client (its endpoint, proxies and certificates)."""
-    import httpx2  # the HTTP client huggingface_hub is built on
-
-    try:
-        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_SECONDS)
-    except httpx2.TransportError:  # DNS, refused, no route, timeout, proxy or TLS failure
-        return False
-    return True

@@ -12,14 +12,20 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
-from voxray.decision import binary_metrics, binary_report, choose_threshold, fixed_threshold, require_both_classes
-from voxray.joint_metrics import mean_uar_reports
-from voxray.metrics import flatten, multiclass_report, stage_metrics
+from voxray.evaluation.decision import (
+    binary_metrics,
+    binary_report,
+    choose_threshold,
+    fixed_threshold,
+    require_both_classes,
+)
+from voxray.evaluation.joint_metrics import mean_uar_reports
+from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
+from voxray.evaluation.speaker_clips import speaker_clip_uar
+from voxray.evaluation.speakers import speaker_report, speaker_uar
 from voxray.models.outputs import EpochOutputs
 from voxray.models.tasks import MISSING, Task, Tasks
-from voxray.speaker_clips import speaker_clip_uar
-from voxray.speakers import speaker_report, speaker_uar
-from voxray.tensorboard import log_eval_epoch
+from voxray.reporting.tensorboard import log_eval_epoch
 
 log = logging.getLogger(__name__)
 CHOSEN, FIXED = "chosen on validation", "set by model.decision.threshold"
@@ -49,9 +55,9 @@ class Classifier(L.LightningModule):
         n_boot: bootstrap draws for the test metrics' 95% CIs (1000), resampling speakers or
             patients (not clips or films) within each class.
         speaker_level: also score speakers (one decision from each speaker's clips,
-            `voxray.speakers`): `val/speaker/uar` every epoch, `test/speaker` with CIs, and
+            `voxray.evaluation.speakers`): `val/speaker/uar` every epoch, `test/speaker` with CIs, and
             `stage/speaker/clip_uar` (clip decisions, each speaker weighing one: the voice
-            checkpoint monitor, `voxray.speaker_clips`); False for per-film decisions (X-ray).
+            checkpoint monitor, `voxray.evaluation.speaker_clips`); False for per-film decisions (X-ray).
         mixup: alpha of mixup in training (Zhang et al., 2018): each batch is blended with a
             shuffled copy of itself, weight lambda ~ Beta(alpha, alpha), after the front end, and
             the loss with both labels; 0 (default) disables it.
@@ -223,7 +229,7 @@ class Classifier(L.LightningModule):
 
     def _say_absent(self, prefix: str, names: Sequence[str], targets: torch.Tensor) -> None:
         """One line when a split lacks classes (again only when the set changes), in place of
-        torchmetrics' warnings per class, metric and epoch (`voxray.progress.filter_library_warnings`)."""
+        torchmetrics' warnings per class, metric and epoch (`voxray.cli.logs.filter_library_warnings`)."""
         support = torch.bincount(targets, minlength=len(names)).tolist()
         absent = [name for name, n in zip(names, support) if n == 0]
         if absent and absent != self._absent.get(prefix) and self.global_rank == 0:
@@ -298,7 +304,8 @@ class Classifier(L.LightningModule):
         optimizer = self.optimizer_fn(params=[p for p in self.parameters() if p.requires_grad])
         if self.scheduler_fn is None:
             return {"optimizer": optimizer}
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=optimizer), "interval": "epoch"}}
+        scheduler = self.scheduler_fn(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain types only: checkpoints must load with torch.load(weights_only=True)

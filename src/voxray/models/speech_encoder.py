@@ -18,8 +18,9 @@ import torchaudio
 from torch import nn
 from torchaudio.pipelines import Wav2Vec2ASRBundle, Wav2Vec2Bundle
 
-from voxray.checks import PretrainedWeightsUnavailable, UserError, server_answers
+from voxray.errors import PretrainedWeightsUnavailable, UserError
 from voxray.features.speech_frames import speech_length
+from voxray.models.weights import server_answers
 
 # where torchaudio's bundles download from when their path is a bare file name
 MODELS_URL = "https://download.pytorch.org/torchaudio/models"
@@ -132,7 +133,8 @@ class SpeechEncoderClassifier(nn.Module):
         elif pretrained:
             model.load_state_dict(_download(bundle, name))
         self.has_pretrained_weights = pretrained or weights is not None  # read by BackboneFreeze
-        # LV-60k, XLS-R and the HuBERT / WavLM Large models were trained on clips standardised to zero mean, unit variance
+        # LV-60k, XLS-R and the HuBERT / WavLM Large models were trained on clips standardised to zero mean,
+        # unit variance
         self.normalize_waveform = bundle._normalize_waveform
         self.feature_extractor, self.encoder = model.feature_extractor, model.encoder
         self.head = LayerMixHead(params["encoder_num_layers"], params["encoder_embed_dim"], num_classes,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from voxray.losses import class_weights
+from voxray.models.losses import class_weights
 
 MISSING = -1  # the label of a task a clip has no label for
 

@@ -208,7 +208,8 @@ def build_voice_corpus(
         rng = np.random.default_rng([seed, _STREAM_SPEAKER, spk.index])
         voice = sample_voice(spk.voice_age, spk.voice_female, rng)
         accent = str(rng.choice(_ACCENTS)) if rng.random() < 0.4 else ""
-        channel = sample_channel(np.random.default_rng([seed, _STREAM_CHANNEL, spk.index])) if speaker_channels else None
+        stream = np.random.default_rng([seed, _STREAM_CHANNEL, spk.index])
+        channel = sample_channel(stream) if speaker_channels else None
         clips += [(spk, voice, channel, accent, clip) for clip in range(int(count))]
 
     # Release-style file numbers: distinct, rising in recording order, unrelated to the TSV order.

@@ -1,0 +1,12 @@
+"""Chest X-ray data: folder layouts and manifests (layouts), decoding a film (images), patient splits
+and leakage checks (splits), and the X-ray DataModule (datamodule)."""
+
+
+def __getattr__(name: str) -> type:
+    # checkpoints and conf/data/xray.yaml name voxray.data.xray.XrayDataModule; imported on first use,
+    # so that the layout detection the CLI's checks run loads without torch
+    if name == "XrayDataModule":
+        from voxray.data.xray.datamodule import XrayDataModule
+
+        return XrayDataModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
