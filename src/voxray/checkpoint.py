@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ from voxray.errors import CKPT_EXAMPLE, RESUME_EXAMPLE, UserError
 
 if TYPE_CHECKING:
     import lightning as L
+
+    from voxray.data.datamodule import ArrayDataModule
 
 log = logging.getLogger(__name__)
 BEST = "best.ckpt"
@@ -82,6 +85,17 @@ def load_run(ckpt_path: str | Path) -> tuple[dict, DictConfig]:
                         f"pass one that train.py wrote, e.g. {CKPT_EXAMPLE}")
     log.info(describe(path, ckpt))  # eval, predict and export say which weights they use
     return ckpt, OmegaConf.create(ckpt["voxray"]["config"])
+
+
+def build_data(data: DictConfig | dict) -> ArrayDataModule:
+    """The run's DataModule for single files: its `loader()`, `example_input()` and `preparation()`.
+
+    Args:
+        data: the run's `data` config (a checkpoint's `run_cfg.data`, or model.json's `data`); its
+            root, cache and report folders are not used.
+    """
+    data = OmegaConf.merge(OmegaConf.create(dict(data)), {"root": None, "report_dir": None})
+    return instantiate(data, cache_dir=tempfile.gettempdir())
 
 
 def build_model(ckpt: dict, run_cfg: DictConfig) -> L.LightningModule:

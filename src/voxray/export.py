@@ -10,47 +10,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from voxray.checkpoint import build_model, load_run
+from voxray.checkpoint import build_data, build_model, load_run
 from voxray.errors import UserError
 
 FORMATS = ("onnx",)
-
-
-def example_input(run_cfg: DictConfig, batch: int = 2) -> torch.Tensor:
-    """Random raw inputs shaped like the training data (int16 waves or uint8 images); a wave row i
-    holds (i + 1) / batch of the clip, zero-padded after it as the cache pads short speech."""
-    data = run_cfg.data
-    if "clean" in data:
-        n = int(round(data.clean.sample_rate * data.clean.clip_seconds))
-        waves = torch.randint(-8000, 8000, (batch, n), dtype=torch.int16)
-        speech = torch.arange(n) < torch.arange(1, batch + 1)[:, None] * n // batch  # (batch, n)
-        return waves * speech
-    return torch.randint(0, 256, (batch, data.image_size, data.image_size), dtype=torch.uint8)
-
-
-def preparation_steps(run_cfg: DictConfig, in_graph: list[str]) -> dict:
-    """What a caller must do to a file before the graph (`voxray.data.voice.audio.load_clip` or
-    `voxray.data.xray.images.load_xray`), and `in_graph`, what the graph does itself."""
-    data = run_cfg.data
-    if "clean" in data:
-        clean = data.clean
-        return {
-            "decode": "any rate and channel count, mixed to mono float",
-            "sample_rate": clean.sample_rate, "max_seconds": clean.get("max_seconds"),
-            "denoise": "noisereduce, non-stationary" if clean.denoise else None,
-            "trim_top_db": clean.trim_top_db, "min_seconds": clean.min_seconds,
-            "clip_seconds": clean.clip_seconds,
-            "crop": "the centre clip_seconds of the trimmed clip; a shorter one zero-padded at the end "
-                    "(the graph takes the speech to end at the last non-zero sample)",
-            "scale": "peak-normalised to 0.89 (-1 dBFS), then int16",
-            "in_graph": in_graph,
-        }
-    return {
-        "decode": "grayscale; 16-bit and DICOM sources mapped from their [min, max] to 0..255",
-        "letterbox": True, "image_size": data.image_size,
-        "crop": "none before the graph",
-        "in_graph": in_graph,
-    }
 
 
 def export(cfg: DictConfig) -> Path:
@@ -68,7 +31,8 @@ def export(cfg: DictConfig) -> Path:
         raise UserError(f"cannot export {cfg.ckpt_path} to ONNX: {unsupported}")
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    x = example_input(run_cfg)
+    datamodule = build_data(run_cfg.data)  # describes its own inputs and their preparation
+    x = datamodule.example_input()
     path = out / "model.onnx"
     for name in ("onnxscript", "onnx_ir"):  # the ONNX optimiser logs every rewrite it makes at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -78,10 +42,11 @@ def export(cfg: DictConfig) -> Path:
         dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},), dynamo=True,
         external_data=False,  # one self-contained file (the weights are far below protobuf's 2 GB)
     )
-    max_diff = check_onnx(model, path, example_input(run_cfg, batch=3))
+    max_diff = check_onnx(model, path, datamodule.example_input(batch=3))
     meta = {
         "input": {"dtype": str(x.dtype).removeprefix("torch."), "shape": ["batch", *x.shape[1:]]},
-        "preparation": preparation_steps(run_cfg, graph_steps(model)),
+        # what a caller does to a file before the graph, and what the graph then does itself
+        "preparation": {**datamodule.preparation(), "in_graph": graph_steps(model)},
         # what voxray.predict.file_loader needs to prepare a file as training did (examples/onnx_predict.py)
         "data": {k: v for k, v in OmegaConf.to_container(run_cfg.data, resolve=True).items()
                  if k not in ("root", "cache_dir", "report_dir")},

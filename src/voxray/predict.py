@@ -13,7 +13,6 @@ a screening model decides with its stored threshold through `decision.decide`.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -22,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from voxray.checkpoint import build_model, load_run
+from voxray.checkpoint import build_data, build_model, load_run
 from voxray.data.voice import AUDIO_SUFFIXES
 from voxray.data.xray.layouts import IMAGE_SUFFIXES
 from voxray.errors import UserError
@@ -72,9 +70,7 @@ def file_loader(data: Mapping) -> Callable[[str], np.ndarray]:
         data: the run's `data` config — a checkpoint's `run_cfg.data`, or the `data` entry of an
             exported `model.json`; its root and cache folder are not used.
     """
-    data = OmegaConf.merge(OmegaConf.create(dict(data)), {"root": None, "report_dir": None})
-    load = instantiate(data, cache_dir=tempfile.gettempdir()).loader()
-    return partial(_array_of, load)
+    return partial(_array_of, build_data(data).loader())
 
 
 def _array_of(load: Callable, path: str) -> np.ndarray:

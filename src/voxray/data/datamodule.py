@@ -172,6 +172,14 @@ class ArrayDataModule(L.LightningDataModule):
         """The picklable per-file preparation `path -> array | (array, extras)` (also used by predict)."""
 
     @abstractmethod
+    def example_input(self, batch: int = 2) -> torch.Tensor:
+        """Random raw inputs (batch, ...) of the prepared rows' shape and dtype: what the model takes."""
+
+    @abstractmethod
+    def preparation(self) -> dict:
+        """What `loader()` does to a file before the model, step by step (export's model.json)."""
+
+    @abstractmethod
     def plan(self) -> Plan:
         """Read the inputs into a labelled, split table (building a default corpus if needed)."""
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
+import torch
+
 from voxray.data.datamodule import ArrayDataModule, Plan
 from voxray.data.splits import first_label_split, group_split
 from voxray.data.voice.audio import CleanParams, load_clip
@@ -74,6 +76,26 @@ class VoiceDataModule(ArrayDataModule):
 
     def loader(self) -> partial:
         return partial(load_clip, params=self.clean)
+
+    def example_input(self, batch: int = 2) -> torch.Tensor:
+        """int16 clips; row i holds (i + 1) / batch of the clip, zero-padded after it as the cache pads short speech."""
+        n = self.clean.length
+        waves = torch.randint(-8000, 8000, (batch, n), dtype=torch.int16)
+        speech = torch.arange(n) < torch.arange(1, batch + 1)[:, None] * n // batch  # (batch, n)
+        return waves * speech
+
+    def preparation(self) -> dict:
+        clean = self.clean
+        return {
+            "decode": "any rate and channel count, mixed to mono float",
+            "sample_rate": clean.sample_rate, "max_seconds": clean.max_seconds,
+            "denoise": "noisereduce, non-stationary" if clean.denoise else None,
+            "trim_top_db": clean.trim_top_db, "min_seconds": clean.min_seconds,
+            "clip_seconds": clean.clip_seconds,
+            "crop": "the centre clip_seconds of the trimmed clip; a shorter one zero-padded at the end "
+                    "(the graph takes the speech to end at the last non-zero sample)",
+            "scale": "peak-normalised to 0.89 (-1 dBFS), then int16",
+        }
 
     def plan(self) -> Plan:
         root = self.corpus_root()

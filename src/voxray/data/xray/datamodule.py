@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from voxray.data.datamodule import ArrayDataModule, Plan
 from voxray.data.xray.images import load_xray, pixel_digest
@@ -72,6 +73,17 @@ class XrayDataModule(ArrayDataModule):
 
     def loader(self) -> partial:
         return partial(load_xray_row, size=self.image_size)
+
+    def example_input(self, batch: int = 2) -> torch.Tensor:
+        """uint8 letterboxed films."""
+        return torch.randint(0, 256, (batch, self.image_size, self.image_size), dtype=torch.uint8)
+
+    def preparation(self) -> dict:
+        return {
+            "decode": "grayscale; 16-bit and DICOM sources mapped from their [min, max] to 0..255",
+            "letterbox": True, "image_size": self.image_size,
+            "crop": "none before the graph",
+        }
 
     def plan(self) -> Plan:
         root = self.corpus_root()
