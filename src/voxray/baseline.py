@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from voxray.evaluation.bootstrap import why_undefined
-from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
+from voxray.evaluation.metrics import multiclass_report, split_scalars, stage_metrics
 from voxray.evaluation.speakers import speaker_report, speaker_uar
 from voxray.features.extractors import features_of_rows
 from voxray.reporting.metrics_file import write_stage_report
@@ -49,7 +49,7 @@ def score_test(
     p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(labels)
     metrics = stage_metrics(len(class_names), "test")
     metrics.update(p, y)
-    scalars, others = flatten(metrics.compute(), class_names)
+    scalars, others = split_scalars(metrics.compute(), class_names)
     report = {f"test/{k}": v for k, v in multiclass_report(p, y, groups, class_names, n_boot).items()}
     if groups is not None:
         scalars["test/speaker/uar"] = speaker_uar(p, y, groups)

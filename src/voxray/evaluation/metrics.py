@@ -163,7 +163,7 @@ def multiclass_report(
     return bootstrap_report(stat(np.arange(len(targets))), stat, targets.numpy(), groups, n_boot, seed, counts, needs)
 
 
-def flatten(values: dict[str, torch.Tensor], class_names: Sequence[str]) -> tuple[dict[str, float], dict]:
+def split_scalars(values: dict[str, torch.Tensor], class_names: Sequence[str]) -> tuple[dict[str, float], dict]:
     """Split computed metrics into loggable scalars (per-class recall as `stage/recall/<class>`,
     only for classes the targets contain: elsewhere it is undefined) and the rest (confusion
     matrices) as nested lists."""

@@ -20,7 +20,7 @@ from voxray.evaluation.decision import (
     require_both_classes,
 )
 from voxray.evaluation.joint_metrics import mean_uar_reports
-from voxray.evaluation.metrics import flatten, multiclass_report, stage_metrics
+from voxray.evaluation.metrics import multiclass_report, split_scalars, stage_metrics
 from voxray.evaluation.speaker_clips import speaker_clip_uar
 from voxray.evaluation.speakers import speaker_report, speaker_uar
 from voxray.models.outputs import EpochOutputs
@@ -208,7 +208,7 @@ class Classifier(L.LightningModule):
         groups = groups[rows.numpy()] if groups is not None else None
         metrics = self.metrics[_key(prefix)]
         metrics.update(probs, targets)
-        scalars, others = flatten(metrics.compute(), names)
+        scalars, others = split_scalars(metrics.compute(), names)
         metrics.reset()
         self._say_absent(prefix, names, targets)
         if self.tasks.joint:

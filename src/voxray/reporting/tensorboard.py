@@ -61,13 +61,13 @@ def log_eval_epoch(
         exp.add_figure(f"{stage}/samples", samples_figure(*examples, class_names), step)
 
 
-def flatten(cfg: Mapping, prefix: str = "") -> dict[str, float | int | str | bool]:
+def flatten_config(cfg: Mapping, prefix: str = "") -> dict[str, float | int | str | bool]:
     """Nested config -> {"a/b": value} with TensorBoard-friendly values (lists and None as text)."""
     flat: dict = {}
     for key, value in cfg.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}/"))
+            flat.update(flatten_config(value, f"{name}/"))
         else:
             flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
     return flat
@@ -75,7 +75,8 @@ def flatten(cfg: Mapping, prefix: str = "") -> dict[str, float | int | str | boo
 
 def log_hparams(loggers: Sequence, run_config: Mapping, metrics: Mapping[str, float]) -> None:
     """The run's settings with its final metrics, for TensorBoard's HPARAMS tab."""
-    params = {k: v for k, v in flatten(run_config).items() if k.split("/")[0] in ("model", "data", "trainer", "seed")}
+    params = {k: v for k, v in flatten_config(run_config).items()
+              if k.split("/")[0] in ("model", "data", "trainer", "seed")}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(params, {f"hp/{k}": v for k, v in metrics.items()})
