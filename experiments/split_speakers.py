@@ -18,7 +18,7 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from voxray.data.rows_report import groups_report
+from voxray.data.summary import groups_report
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

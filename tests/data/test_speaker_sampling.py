@@ -14,8 +14,8 @@ from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
 
 from tests.helpers.config import compose_cfg
 from voxray.data.datamodule import ArrayDataModule
-from voxray.data.rows_report import group_sizes
 from voxray.data.samplers import BalancedSpeakers, EpochShuffle, capped_rows
+from voxray.data.summary import group_sizes
 
 
 def skewed_table() -> pd.DataFrame:

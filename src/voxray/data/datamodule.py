@@ -18,9 +18,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from voxray.data.cache import PreparedArray, cache_key, prepare_array
-from voxray.data.rows_report import group_check, group_sizes, groups_report, per_class
 from voxray.data.samplers import BalancedSpeakers, EpochLoader, EpochShuffle, capped_rows
 from voxray.data.splits import SPLITS, check_group_disjoint
+from voxray.data.summary import group_check, group_sizes, groups_report, per_class
 
 SAMPLERS = ("shuffle", "balanced_speakers")
 log = logging.getLogger(__name__)

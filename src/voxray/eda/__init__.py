@@ -9,7 +9,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from voxray.eda.report import write_index
+from voxray.eda.index import write_index
 
 log = logging.getLogger(__name__)
 

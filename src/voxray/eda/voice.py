@@ -12,8 +12,8 @@ import torch
 
 from voxray.data.voice.audio import decode
 from voxray.data.voice.datamodule import VoiceDataModule
+from voxray.eda.index import Item, save_figure
 from voxray.eda.plots import count_bars, distribution_grid, heatmap, mean_images
-from voxray.eda.report import Item, save_figure
 from voxray.eda.voice_clips import MEL, clip_figure
 from voxray.features.extractors import HandcraftedFeatures, features_of_rows
 from voxray.features.handcrafted import FeatureParams

@@ -15,8 +15,8 @@ from PIL import Image
 from voxray.data.splits import SPLITS
 from voxray.data.xray.datamodule import XrayDataModule
 from voxray.data.xray.splits import find_duplicates
+from voxray.eda.index import Item, save_figure, table_item
 from voxray.eda.plots import count_bars, mean_images
-from voxray.eda.report import Item, save_figure, table_item
 from voxray.models.losses import class_weights
 
 STATS = ("width", "height", "aspect", "mean_intensity", "std_intensity")
