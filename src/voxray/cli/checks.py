@@ -8,6 +8,7 @@ for the X-ray layout, through the reader's own detection).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -17,11 +18,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from voxray.checkpoint import check_resume, newest
-from voxray.data.voice import AUDIO_SUFFIXES
 from voxray.errors import CKPT_EXAMPLE, UserError
 
-VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
-                "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")
 # loggers whose package is an optional dependency (class name -> package)
 OPTIONAL_LOGGERS = {"WandbLogger": "wandb", "MLFlowLogger": "mlflow", "CometLogger": "comet_ml",
                     "NeptuneLogger": "neptune"}
@@ -125,10 +123,11 @@ def check_data(data: DictConfig) -> None:
             "experiment=voice_age_gender sets both"
         )
     if data.get("root") is not None:
-        if str(data.get("_target_", "")).endswith("XrayDataModule"):
-            _xray_root(str(data.root))
-        else:
-            _voice_root(str(data.root))
+        # the DataModule's package checks a root it is given (voxray.data.voice, voxray.data.xray: no torch)
+        package, _, _ = str(data.get("_target_", "")).rpartition(".")
+        check_root = getattr(importlib.import_module(package), "check_root", None) if package else None
+        if check_root is not None:
+            check_root(str(data.root))
 
 
 def check_accelerator(trainer: DictConfig) -> None:
@@ -152,72 +151,6 @@ def check_device(device: str) -> None:
 
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("device=cuda but torch finds no CUDA GPU on this machine; use device=auto or device=cpu")
-
-
-def _voice_root(root: str) -> None:
-    """A Common Voice table at `root`; otherwise the message says where the table is (below, or beside
-    a release's clips/ folder) or what the folder holds instead (a chest X-ray set, unlabelled clips)."""
-    path = Path(root).expanduser()
-    what_to_do = ("point it at a Common Voice release (validated.tsv + clips/), "
-                  "or leave data.root out for the embedded corpus")
-    if not path.exists():
-        raise UserError(f"data.root={root} does not exist; {what_to_do}")
-    if path.is_file():
-        raise UserError(f"data.root={root} is a file; pass the folder that holds it (data.root={path.parent})")
-    if any((path / name).is_file() for name in VOICE_TABLES):
-        return
-    # a release unpacks to cv-corpus-<version>/<language>/: the table is often one or two levels down
-    below = sorted({str(table.parent) for depth in ("*", "*/*") for name in VOICE_TABLES
-                    for table in path.glob(f"{depth}/{name}")})
-    if below:
-        raise UserError(
-            f"data.root={root} holds no Common Voice table, but {below[0]} does; pass data.root={below[0]}"
-        )
-    xray = _xray_layout(path)
-    if xray:
-        raise UserError(f"data.root={root} holds a chest X-ray data set ({xray}), not voices; to train on it "
-                        f"run experiment=xray_pneumonia data.root={root}")
-    clips = sum(Path(name).suffix.lower() in AUDIO_SUFFIXES for _, _, names in os.walk(path) for name in names)
-    beside = [path.parent / name for name in VOICE_TABLES if (path.parent / name).is_file()]
-    if clips and beside:  # the release's clips/ folder
-        raise UserError(f"data.root={root} holds clips, and the Common Voice table that labels them is in its "
-                        f"parent ({beside[0]}); pass data.root={path.parent}")
-    if clips:
-        raise UserError(
-            f"data.root={root} holds {clips} audio clips but no Common Voice table (validated.tsv, "
-            f"train/dev/test.tsv or cv-valid-*.csv), so no labels to train on; to classify the clips "
-            f"with a trained model run predict.py ckpt_path={CKPT_EXAMPLE} inputs=[{root}]"
-        )
-    raise UserError(
-        f"data.root={root} holds no Common Voice table (validated.tsv, train/dev/test.tsv or "
-        f"cv-valid-*.csv) and no audio; {what_to_do}"
-    )
-
-
-def _xray_root(root: str) -> None:
-    """A chest X-ray layout at `root` (the same detection the reader uses; reads no image)."""
-    path = Path(root).expanduser()
-    if not path.exists():
-        raise UserError(
-            f"data.root={root} does not exist; point it at a chest X-ray folder (Kermany chest_xray, "
-            "COVID-19 Radiography Database) or a manifest.csv, or leave data.root out for the synthetic set"
-        )
-    from voxray.data.xray.layouts import detect_layout  # pandas, no torch
-
-    try:
-        detect_layout(Path(os.path.abspath(path)))
-    except (ValueError, FileNotFoundError) as err:
-        raise UserError(f"data.root={root}: {err}") from err
-
-
-def _xray_layout(path: Path) -> str | None:
-    """The chest X-ray layout the X-ray reader finds at `path` (kermany, radiography, manifest), or None."""
-    from voxray.data.xray.layouts import detect_layout  # pandas, no torch
-
-    try:
-        return detect_layout(Path(os.path.abspath(path)))[0]
-    except (ValueError, FileNotFoundError):
-        return None
 
 
 def _checkpoint(cfg: DictConfig) -> None:

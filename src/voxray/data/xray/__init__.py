@@ -2,6 +2,14 @@
 and leakage checks (splits), and the X-ray DataModule (datamodule)."""
 
 
+
+def check_root(root: str) -> None:
+    """Refuse, in one line that says what to pass, a `data.root` this DataModule cannot read."""
+    from voxray.data.xray.root import check_xray_root
+
+    check_xray_root(root)
+
+
 def __getattr__(name: str) -> type:
     # checkpoints and conf/data/xray.yaml name voxray.data.xray.XrayDataModule; imported on first use,
     # so that the layout detection the CLI's checks run loads without torch
