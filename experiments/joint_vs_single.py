@@ -31,8 +31,8 @@ def _metrics(run: Path) -> dict:
 
 
 def _cell(block: dict) -> str:
-    lo, hi = block["uar_ci95"]
-    return f"{block['uar']:.3f} ({lo:.2f}–{hi:.2f})"
+    ci = block["uar_ci95"]  # null where a class has one speaker: the interval is undefined
+    return f"{block['uar']:.3f} " + ("(interval undefined)" if ci is None else f"({ci[0]:.2f}–{ci[1]:.2f})")
 
 
 def compare(joint: Path, age: Path, gender: Path | None) -> str:
@@ -45,6 +45,9 @@ def compare(joint: Path, age: Path, gender: Path | None) -> str:
             mine = _cell(_level(j, f"test/{task}/", level))
             theirs = _cell(_level(single, "test/", level)) if single else "-"
             lines.append(f"| {task} | {level} | {mine} | {theirs} |")
+    if a["test/uar_ci95"] is None:
+        raise SystemExit(f"{age}: the age-only test UAR has no interval (a class of one speaker); "
+                         "the joint model cannot be checked against it")
     lo, hi = a["test/uar_ci95"]
     age_ok = lo <= j["test/age/uar"] <= hi
     gender_ok = j["test/gender/uar"] >= GENDER_BAR

@@ -95,6 +95,11 @@ def fused(models: Sequence[Sequence[Path]], out: Path) -> list[Path]:
     return paths
 
 
+def interval(ci: Sequence[float] | None, fmt: str = ".3f") -> str:
+    """`[lo, hi]`, or `[undefined]` where the interval is (a class of one speaker: metrics.json's null)."""
+    return "[undefined]" if ci is None else f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
+
+
 def results_table(scores: Mapping[str, dict]) -> str:
     """Markdown: variant | clip UAR [95% CI] | speaker UAR [95% CI] | each minus the baseline's,
     with paired intervals (where the variant has "vs_baseline") | speakers | clips."""
@@ -102,15 +107,13 @@ def results_table(scores: Mapping[str, dict]) -> str:
         if "vs_baseline" not in s:
             return "–"
         d = s["vs_baseline"]
-        lo, hi = d[f"{level}_ci95"]
-        return f"{d[level]:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        return f"{d[level]:+.3f} {interval(d[f'{level}_ci95'], '+.3f')}"
 
     lines = ["| variant | clip UAR [95% CI] | speaker UAR [95% CI] | clips − baseline [95% CI] | "
              "speakers − baseline [95% CI] | speakers | clips |", "| --- " * 7 + "|"]
     for name, s in scores.items():
-        (cl, ch), (sl, sh) = s["clip_ci"], s["speaker_ci"]
-        lines.append(f"| {name} | {s['clip_uar']:.3f} [{cl:.3f}, {ch:.3f}] | {s['speaker_uar']:.3f} "
-                     f"[{sl:.3f}, {sh:.3f}] | {gap(s, 'clip')} | {gap(s, 'speaker')} | "
+        lines.append(f"| {name} | {s['clip_uar']:.3f} {interval(s['clip_ci'])} | {s['speaker_uar']:.3f} "
+                     f"{interval(s['speaker_ci'])} | {gap(s, 'clip')} | {gap(s, 'speaker')} | "
                      f"{s['speakers']} | {s['clips']} |")
     return "\n".join(lines)
 

@@ -39,3 +39,13 @@ def test_the_checks_read_the_age_only_interval_and_the_gender_bar(tmp_path: Path
     assert "within the age-only 95% CI [0.330, 0.470]: yes" in out and ">= 0.95: yes" in out
     out = compare(tmp_path / "b", joint_age=0.30, joint_gender=0.94)
     assert "95% CI [0.330, 0.470]: NO" in out and ">= 0.95: NO" in out
+
+
+def test_a_single_task_interval_that_is_undefined_is_said_not_a_crash(tmp_path: Path) -> None:
+    joint = run_folder(tmp_path / "joint", {**block(0.4, 0.3, 0.5, "test/age/"), "test/age/n_examples": 250,
+                                            **block(0.96, 0.9, 1.0, "test/gender/")})
+    age = run_folder(tmp_path / "age", {**block(0.40, 0.33, 0.47, "test/"), "test/uar_ci95": None,
+                                        "test/n_examples": 250})
+    done = subprocess.run([sys.executable, "-m", "experiments.joint_vs_single", str(joint), str(age)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode != 0 and "has no interval (a class of one speaker)" in done.stderr

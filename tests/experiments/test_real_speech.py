@@ -14,7 +14,7 @@ import soundfile as sf
 
 from experiments.real_speech.corpus import build
 from experiments.real_speech.runs import commands, run, variant
-from experiments.real_speech.scores import fused, pooled, seeds_table, versus
+from experiments.real_speech.scores import fused, pooled, results_table, seeds_table, versus
 from experiments.real_speech.sources import Speaker, fetch_debs
 from tests.helpers.voices import tone
 from voxray.data.voice.commonvoice import read_common_voice
@@ -225,3 +225,13 @@ def test_training_seeds_name_one_run_each_and_are_summed_up_per_variant(tmp_path
     row = seeds_table(scores, {"cnn": ["cnn", "cnn_seed1"]}).splitlines()[2]
     # speaker UAR 1.0 and 0.75 (F2 missed): mean 0.875; gaps 0 and -0.25; people right 4 and 3
     assert row == "| cnn | 2 | 0.875 (0.750–1.000) | 0.875 (0.750–1.000) | -0.125 | -0.125 | 4, 3 of 4 |"
+
+
+def test_an_undefined_interval_is_written_as_such_not_a_crash() -> None:
+    """metrics.json writes an interval resting on one speaker of a class as null (`ci_undefined`)."""
+    scores = {"cnn": {"clip_uar": 0.8, "clip_ci": [0.7, 0.9], "speaker_uar": 0.75, "speaker_ci": None,
+                      "speakers": 3, "clips": 30,
+                      "vs_baseline": {"clip": 0.05, "clip_ci95": [-0.1, 0.2], "speaker": 0.0, "speaker_ci95": None}}}
+    row = results_table(scores).splitlines()[-1]
+    assert row == ("| cnn | 0.800 [0.700, 0.900] | 0.750 [undefined] | +0.050 [-0.100, +0.200] | +0.000 [undefined] "
+                   "| 3 | 30 |")
