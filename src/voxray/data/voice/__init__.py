@@ -1,15 +1,10 @@
 """Voice data: Common Voice tables (commonvoice), decoding and cleaning a clip (audio), and the voice
 DataModule (datamodule)."""
 
-AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
+from voxray.data.voice.root import AUDIO_SUFFIXES
+from voxray.data.voice.root import check_voice_root as check_root
 
-
-
-def check_root(root: str) -> None:
-    """Refuse, in one line that says what to pass, a `data.root` this DataModule cannot read."""
-    from voxray.data.voice.root import check_voice_root
-
-    check_voice_root(root)
+__all__ = ["AUDIO_SUFFIXES", "check_root"]
 
 
 def __getattr__(name: str) -> type:

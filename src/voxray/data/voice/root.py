@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from voxray.data.voice import AUDIO_SUFFIXES
 from voxray.data.xray.root import xray_layout
 from voxray.errors import CKPT_EXAMPLE, UserError
+
+AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a"})
 
 VOICE_TABLES = ("validated.tsv", "train.tsv", "dev.tsv", "test.tsv",
                 "cv-valid-train.csv", "cv-valid-dev.csv", "cv-valid-test.csv")

@@ -1,13 +1,9 @@
 """Chest X-ray data: folder layouts and manifests (layouts), decoding a film (images), patient splits
 and leakage checks (splits), and the X-ray DataModule (datamodule)."""
 
+from voxray.data.xray.root import check_xray_root as check_root
 
-
-def check_root(root: str) -> None:
-    """Refuse, in one line that says what to pass, a `data.root` this DataModule cannot read."""
-    from voxray.data.xray.root import check_xray_root
-
-    check_xray_root(root)
+__all__ = ["check_root"]
 
 
 def __getattr__(name: str) -> type:
