@@ -70,3 +70,10 @@ VOICE_FAST = [
 JOINT = ["experiment=voice_age_gender", *VOICE_TINY, "trainer.max_epochs=2", "data.val_fraction=0.25",
          "data.test_fraction=0.25", "model.n_boot=50"]
 TASKS = {"age": ["teens", "twenties", "thirties", "fourties", "fifties", "sixties+"], "gender": ["female", "male"]}
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    """The train config as train.py composes it from these overrides (no run folder)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=overrides)
