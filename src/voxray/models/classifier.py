@@ -9,7 +9,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
 from voxray.evaluation.decision import (
@@ -25,7 +24,6 @@ from voxray.evaluation.speaker_clips import speaker_clip_uar
 from voxray.evaluation.speakers import speaker_report, speaker_uar
 from voxray.models.outputs import EpochOutputs
 from voxray.models.tasks import MISSING, Task, Tasks
-from voxray.reporting.tensorboard import log_eval_epoch
 
 log = logging.getLogger(__name__)
 CHOSEN, FIXED = "chosen on validation", "set by model.decision.threshold"
@@ -114,6 +112,7 @@ class Classifier(L.LightningModule):
         self.final_metrics: dict[str, dict] = {}
         self._absent: dict[str, list[str]] = {}  # per metric prefix: the classes its last epoch lacked
         self.test_outputs: dict[str, torch.Tensor] = {}  # dataset positions and probabilities
+        self.eval_figures: list[dict] = []  # per task, what the last eval epoch's figures show (EvalFigures)
 
     def setup(self, stage: str) -> None:
         if stage != "fit":
@@ -175,6 +174,7 @@ class Classifier(L.LightningModule):
     def _eval_epoch_end(self, stage: str) -> None:
         out = self._outputs.gather(self)  # every example once, on every process
         probs, targets = out["probs"], out["targets"]
+        self.eval_figures = []
         groups = self._groups(stage, out["index"])
         scalars, others = {f"{stage}/loss": float(out["loss"]), f"{stage}/n_examples": len(targets)}, {}
         for task in self.tasks:
@@ -221,10 +221,9 @@ class Classifier(L.LightningModule):
             others.update({f"{prefix}/{k}": v for k, v in report.items()})
             if self.speaker_level and groups is not None:
                 others[f"{prefix}/speaker"] = speaker_report(probs, targets, groups, names, self.n_boot)
-        for logger in self.loggers:
-            if isinstance(logger, TensorBoardLogger) and self.trainer.is_global_zero:
-                log_eval_epoch(logger, prefix, self.current_epoch, names, others[f"{prefix}/confmat"],
-                               probs, targets, self._task_examples(task))
+        self.eval_figures.append({"stage": prefix, "step": self.current_epoch, "class_names": names,
+                                  "confmat": others[f"{prefix}/confmat"], "probs": probs, "targets": targets,
+                                  "examples": self._task_examples(task)})
         return scalars, others
 
     def _say_absent(self, prefix: str, names: Sequence[str], targets: torch.Tensor) -> None:
