@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from voxray.data.datamodule import ArrayDataset, as_batch
+from voxray.data.dataset import ArrayDataset, as_batch
 
 from common import compose_model, load_line, parser, sync
 from record import append_results  # the script's folder is on sys.path

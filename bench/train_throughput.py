@@ -28,7 +28,7 @@ import torchvision
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from voxray.cli.precision import best_precision
-from voxray.data.datamodule import ArrayDataset, as_batch
+from voxray.data.dataset import ArrayDataset, as_batch
 
 from common import compose_model, cores, figure, load_line, parser, steady_rate, write_audio, write_films
 from record import append_results  # the script's folder is on sys.path

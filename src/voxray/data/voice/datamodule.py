@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from voxray.data.datamodule import ArrayDataModule, Plan
+from voxray.data.datamodule import ArrayDataModule
+from voxray.data.dataset import Plan
 from voxray.data.splits import first_label_split, group_split
 from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.voice.commonvoice import apply_label_map, apply_label_maps, read_common_voice

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from voxray.data.datamodule import ArrayDataModule, Plan
+from voxray.data.datamodule import ArrayDataModule
+from voxray.data.dataset import Plan
 from voxray.data.xray.images import load_xray, pixel_digest
 from voxray.data.xray.layouts import XRAY_TASK_CLASSES, read_xray_dataset
 from voxray.data.xray.splits import assign_splits, check_leakage, find_duplicates
