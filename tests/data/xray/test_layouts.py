@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from tests.helpers.dicom import write_dicom
-from voxray.data.xray.layouts import XRAY_TASK_CLASSES, kermany_patient_id, read_xray_dataset
+from voxray.data.xray.layouts import XRAY_TASK_CLASSES, read_xray_dataset
+from voxray.data.xray.patients import kermany_patient_id
 from voxray.data.xray.splits import check_patient_disjoint
 
 
@@ -215,7 +216,7 @@ def test_kermany_names_without_patient_id_are_counted_and_warned_about(
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
 
-    with caplog.at_level("WARNING", logger="voxray.data.xray.layouts"):
+    with caplog.at_level("WARNING", logger="voxray.data.xray.patients"):
         table, report = read_xray_dataset(tmp_path)
 
     assert report["patient_id_fallbacks"] == n_stray
