@@ -8,7 +8,8 @@ import pytest
 
 from voxray.data.xray.layouts import read_xray_dataset
 from voxray.data.xray.splits import check_patient_disjoint
-from voxray.synth.xray import build_xray_corpus, render_xray
+from voxray.synth.radiograph import render_xray
+from voxray.synth.xray import build_xray_corpus
 
 N_PATIENTS, SIZE = 40, 64
 
