@@ -246,8 +246,8 @@ class ChannelAugment(nn.Module):
     def _gain(self, x: torch.Tensor) -> torch.Tensor:
         """Random level U(-gain_db, gain_db) per example.
 
-        Not clipped: the log-mel takes any float, and a +6 dB gain (as the front end had) can exceed
-        1.0 without harm; hard clipping would add a distortion the recordings do not have.
+        Not clipped: the log-mel takes any float, and a positive gain can exceed 1.0 without harm;
+        hard clipping would add a distortion the recordings do not have.
         """
         db = (torch.rand(x.shape[0], 1, device=x.device) * 2 - 1) * self.gain_db  # (B, 1)
         return x * 10 ** (db / 20)

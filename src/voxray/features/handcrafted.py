@@ -132,7 +132,7 @@ def clip_features(wave: np.ndarray, duration_s: float, params: FeatureParams) ->
         "duration_s": float(duration_s),
         "onset_count": float(onsets.size),
         # Onsets of the spectral flux approximate syllable nuclei, so this is really a syllable
-        # rate; the column keeps the name the issue asked for.
+        # rate, under the speaking-rate column's usual name.
         "words_per_s": onsets.size / speech_s if speech_s > 0 else 0.0,
         # Without onsets librosa still returns its prior's tempo (~120 BPM); 0 says "no rhythm".
         "tempo": float(_tempo(onset_envelope=onset_env, sr=sr, hop_length=hop)[0])

@@ -4,7 +4,7 @@ A joint model (age and gender) is any network built with `num_classes` = the sum
 class counts; the logits are split into one slice per task, each with its own softmax, its own
 class-weighted cross-entropy over the rows that carry its label (a missing label is -1), and its
 own metrics named `stage/<task>/...`. A plain classifier is one unnamed task: targets (B,), metric
-names `stage/...`, and the loss exactly as before.
+names `stage/...`, and one class-weighted cross-entropy.
 """
 
 from __future__ import annotations
