@@ -1,4 +1,4 @@
-"""The one-time preparation step: files -> the cached array, through `voxray.data.cache.prepare_array`.
+"""The one-time preparation step: files -> the store, through `voxray.data.store.prepare_store`.
 
     uv run python bench/prepare.py                          # 256 clips, 128 films; 1 process and every core
     uv run python bench/prepare.py --clips 32 --images 16 --workers 1
@@ -6,7 +6,7 @@
 Voice: 48-kHz MP3 files (as Common Voice ships them) decoded, resampled to 16 kHz, trimmed and cut to
 3 s (`load_clip`), with and without noise reduction (`data.clean.denoise`). X-ray: JPEG films about
 `--source-px` wide decoded and letterboxed to 256 px (`load_xray_row`). Each figure is a whole cold
-preparation, chunk files and the final array included. Prints a table and appends it to bench/results.md.
+preparation, part files and the store's completion included. Prints a table and appends it to bench/results.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from voxray.data.cache import prepare_array
+from voxray.data.store import prepare_store
 from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.xray.datamodule import load_xray_row
 
@@ -28,10 +28,10 @@ from record import append_results  # the script's folder is on sys.path
 
 def prepared_per_s(paths: list[str], load: partial, shape: tuple[int, ...], dtype: str, folder: Path,
                    workers: int) -> float:
-    """Files per second of one cold `prepare_array` run into `folder`."""
+    """Files per second of one cold `prepare_store` run into `folder`."""
     start = time.perf_counter()
-    out = prepare_array(pd.DataFrame({"path": paths}), load, shape, dtype, folder, num_workers=workers,
-                        desc=folder.name, chunk_size=max(1, len(paths) // (4 * max(workers, 1))))
+    out = prepare_store(pd.DataFrame({"path": paths}), load, shape, dtype, folder, num_workers=workers,
+                        desc=folder.name)
     if len(out.data) != len(paths):
         raise RuntimeError(f"{len(out.skipped)} of {len(paths)} files were skipped: {out.skipped.reason.iloc[0]}")
     return len(paths) / (time.perf_counter() - start)

@@ -30,7 +30,7 @@ LAYERS = (
     ("synth", "data", "features", "evaluation"),
     ("models",),
     ("checkpoint", "reporting", "callbacks", "html_report", "eda"),
-    ("train", "evaluate", "predict", "export", "baseline"),
+    ("train", "evaluate", "predict", "export", "baseline", "prepare"),
     ("cli",),
     ("__init__",),  # the package's own entry: it registers the configs' resolvers
 )

@@ -1,7 +1,7 @@
-"""Light loaders for the robustness tests, and a command line that prepares a cache with them.
+"""Light loaders for the robustness tests, and a command line that prepares a store with them.
 
 The loaders read int16 WAV with soundfile only: a subprocess that imported librosa's trimming
-would spend 10-20 s on imports on a busy 2-core machine, and the cache is what these tests test.
+would spend 10-20 s on imports on a busy 2-core machine, and the store is what these tests test.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from voxray.data.cache import PreparedArray, SkipFile, prepare_array
+from voxray.data.cache import PreparedArray, SkipFile
+from voxray.data.store import prepare_store
 
 LENGTH = 4000  # samples per row
-CHUNK_SIZE = 4
+PART_SIZE = 4  # files per part: a 40-file table makes 10 parts
 FAILURES = {
     "eio": lambda: OSError(errno.EIO, "Input/output error"),
     "memory": MemoryError,
@@ -74,11 +75,13 @@ def write_clips(folder: Path, n: int) -> pd.DataFrame:
 
 
 def prepare(
-    table: pd.DataFrame, folder: Path, delay: float = 0.0, log: str | None = None, num_workers: int = 0
-) -> PreparedArray:
-    """prepare_array with `slow_wave_row`, in chunks of CHUNK_SIZE files (in this process by default)."""
+    table: pd.DataFrame, folder: Path, delay: float = 0.0, log: str | None = None, num_workers: int = 0,
+    task: tuple[int, int] | None = None,
+) -> PreparedArray | None:
+    """prepare_store with `slow_wave_row`, in parts of PART_SIZE files (in this process by default);
+    None while parts that `task` leaves to other processes are missing."""
     load = partial(slow_wave_row, delay=delay, log=log)
-    return prepare_array(table, load, (LENGTH,), "int16", folder, num_workers, chunk_size=CHUNK_SIZE)
+    return prepare_store(table, load, (LENGTH,), "int16", folder, num_workers, part_size=PART_SIZE, task=task)
 
 
 def main() -> None:
@@ -88,6 +91,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds of sleep per file")
     parser.add_argument("--log", help="file that gets this process's id once per loaded file")
     parser.add_argument("--workers", type=int, default=0, help="preparation processes (0 = this one)")
+    parser.add_argument("--task", help="K/N: prepare only the parts of task K of N")
     parser.add_argument("--ready", help="create this file once imported")
     parser.add_argument("--go", help="then wait until this file exists before preparing")
     args = parser.parse_args()
@@ -96,8 +100,10 @@ def main() -> None:
         Path(args.ready).touch()
     while args.go and not Path(args.go).exists():
         time.sleep(0.01)
-    prepared = prepare(table, Path(args.folder), args.delay, args.log, args.workers)
-    print(f"rows={len(prepared.data)} skipped={len(prepared.skipped)}", flush=True)
+    task = tuple(int(k) for k in args.task.split("/")) if args.task else None
+    prepared = prepare(table, Path(args.folder), args.delay, args.log, args.workers, task)
+    print("incomplete" if prepared is None else f"rows={len(prepared.data)} skipped={len(prepared.skipped)}",
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 
 from tests.helpers.voices import tone
-from voxray.data.cache import PreparedArray, prepare_array
+from voxray.data.cache import PreparedArray
+from voxray.data.store import prepare_store
 from voxray.data.voice.audio import CleanParams, load_clip
 
 PARAMS = CleanParams()  # the defaults, denoising included, as a real run prepares
@@ -97,7 +98,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> PreparedArray:
         make(folder / name)
     table = pd.DataFrame({"path": [str(folder / "reference.wav")] + [str(folder / n) for n in CASES]})
     load = partial(load_clip, params=PARAMS)
-    return prepare_array(table, load, (PARAMS.length,), "int16", folder / "cache", num_workers=0)
+    return prepare_store(table, load, (PARAMS.length,), "int16", folder / "cache", num_workers=0)
 
 
 def test_no_file_is_dropped_silently(prepared: PreparedArray) -> None:

@@ -17,7 +17,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from tests.helpers.dicom import write_dicom
-from voxray.data.cache import PreparedArray, prepare_array
+from voxray.data.cache import PreparedArray
+from voxray.data.store import prepare_store
 from voxray.data.xray.images import XrayDecodeError, load_xray
 
 SIZE = 32
@@ -112,7 +113,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> PreparedArray:
         make(folder / name)
     table = pd.DataFrame({"path": [str(folder / name) for name in CASES]})
     load = partial(load_xray, size=SIZE)
-    return prepare_array(table, load, (SIZE, SIZE), "uint8", folder / "cache", num_workers=0)
+    return prepare_store(table, load, (SIZE, SIZE), "uint8", folder / "cache", num_workers=0)
 
 
 def test_no_file_is_dropped_silently(prepared: PreparedArray) -> None:

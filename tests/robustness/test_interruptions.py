@@ -1,23 +1,22 @@
-"""A preparation killed with SIGKILL resumes to a byte-identical cache; two processes share one."""
+"""A preparation killed with SIGKILL resumes to a byte-identical store; processes share one with no lock."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from tests.helpers.prepare import CHUNK_SIZE, prepare, write_clips
+from tests.helpers.prepare import PART_SIZE, prepare, write_clips
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTPUTS = ("data.npy", "index.jsonl", "skipped.csv")
 
 
 def _worker(table: Path, folder: Path, *args: str) -> subprocess.Popen:
@@ -33,40 +32,42 @@ def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in OUTPUTS}
+    """Every file of a store, by its path inside the store."""
+    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(folder.rglob("*")) if f.is_file()}
 
 
 def _parts(folder: Path) -> list[Path]:
-    return sorted((folder / "parts").glob("[0-9]*.npz"))
+    return sorted((folder / "parts").glob("[0-9]*.parquet"))
 
 
-def test_sigkill_halfway_then_rerun_gives_the_uninterrupted_cache(tmp_path: Path, capsys) -> None:
-    table = write_clips(tmp_path / "clips", 40)  # 10 chunks of 4, four empty files among them
+def test_sigkill_halfway_then_rerun_gives_the_uninterrupted_store(tmp_path: Path, capsys) -> None:
+    table = write_clips(tmp_path / "clips", 40)  # 10 parts of 4, four empty files among them
     table.to_csv(tmp_path / "table.csv", index=False)
     folder = tmp_path / "killed"
     proc = _worker(tmp_path / "table.csv", folder, "--delay", "0.05")
     try:
-        _wait_for(lambda: len(_parts(folder)) >= 3 or proc.poll() is not None, "3 finished chunks")
+        _wait_for(lambda: len(_parts(folder)) >= 3 or proc.poll() is not None, "3 finished parts")
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
-    assert not (folder / "complete.json").exists(), "killed too late: make the loader slower"
+    assert not (folder / "store.json").exists(), "killed too late: make the loader slower"
     done = _parts(folder)
-    for part in done:  # every chunk file present is whole: written to a temporary name, renamed
-        with np.load(part) as z:
-            assert len(z["data"]) + len(json.loads(str(z["skipped"]))) == CHUNK_SIZE
+    for part in done:  # every result table present is whole: written to a temporary name, renamed
+        assert len(pd.read_parquet(part)) == PART_SIZE
     # what a kill inside a write would leave behind: never to be read, and removed by the rerun
-    (folder / "parts" / ".00009.npz.x1.tmp").write_bytes(b"PK\x03\x04 half a zip")
-    (folder / ".data.npy.x2.tmp").write_bytes(b"\x93NUMPY half an array")
+    owner = f"~{socket.gethostname()}~{proc.pid}~"
+    (folder / "parts" / f".00009.parquet{owner}x1.tmp").write_bytes(b"PAR1 half a table")
+    (folder / f".manifest.parquet{owner}x2.tmp").write_bytes(b"PAR1 half a manifest")
 
     resumed = prepare(table, folder)
-    assert f"resuming, {len(done)}/10 chunks already done" in capsys.readouterr().out
+    assert f"resuming, {len(done)}/10 parts already done" in capsys.readouterr().out
     reference = prepare(table, tmp_path / "uninterrupted")
     assert _digests(folder) == _digests(tmp_path / "uninterrupted")
     assert len(resumed.data) == 36 and len(resumed.skipped) == 4
-    assert not list(folder.glob("**/*.tmp")) and not (folder / "parts").exists()
-    np.testing.assert_array_equal(resumed.data, reference.data)
+    assert not list(folder.glob("**/.*~*")), "no temporary file or part folder left"
+    np.testing.assert_array_equal(resumed.data[:], reference.data[:])
 
 
 def _children(pid: int) -> list[int]:
@@ -90,14 +91,14 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_a_killed_pool_run_leaves_no_workers_and_no_lock(tmp_path: Path) -> None:
+def test_a_killed_pool_run_leaves_no_workers(tmp_path: Path) -> None:
     table = write_clips(tmp_path / "clips", 40)
     table.to_csv(tmp_path / "table.csv", index=False)
     folder = tmp_path / "cache"
     proc = _worker(tmp_path / "table.csv", folder, "--delay", "0.2", "--workers", "2")
     workers: list[int] = []
     try:
-        _wait_for(lambda: len(_parts(folder)) >= 1 or proc.poll() is not None, "the first chunk")
+        _wait_for(lambda: len(_parts(folder)) >= 1 or proc.poll() is not None, "the first part")
         workers = _children(proc.pid)
         assert len(workers) == 2, proc.poll()
         proc.send_signal(signal.SIGKILL)
@@ -106,35 +107,37 @@ def test_a_killed_pool_run_leaves_no_workers_and_no_lock(tmp_path: Path) -> None
     finally:
         for pid in filter(_running, workers):
             os.kill(pid, signal.SIGKILL)
-    with open(folder / ".lock", "a") as handle:  # raises BlockingIOError while anyone holds it
-        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     assert len(prepare(table, folder).data) == 36
 
 
-def test_two_processes_preparing_one_folder_build_it_once(tmp_path: Path) -> None:
+def test_two_processes_given_the_same_parts_build_one_whole_store(tmp_path: Path) -> None:
     table = write_clips(tmp_path / "clips", 20)
     table.to_csv(tmp_path / "table.csv", index=False)
-    folder, log = tmp_path / "cache", tmp_path / "calls.log"
-    ready, go = [tmp_path / f"ready{i}" for i in (1, 2)], [tmp_path / f"go{i}" for i in (1, 2)]
-    procs = [
-        _worker(tmp_path / "table.csv", folder, "--delay", str(delay), "--log", str(log),
-                "--ready", str(ready[i]), "--go", str(go[i]))
-        for i, delay in enumerate((0.1, 0.0))
-    ]
-    try:  # both imported; the first starts; once it is building, the second must find it locked
-        _wait_for(lambda: all(r.exists() for r in ready) or any(p.poll() is not None for p in procs),
-                  "both processes to start")
-        go[0].touch()
-        _wait_for(lambda: len(_parts(folder)) >= 1 or procs[0].poll() is not None, "the first chunk")
-        go[1].touch()
+    folder = tmp_path / "store"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    procs = [_worker(tmp_path / "table.csv", folder, "--delay", "0.02", "--ready", f"{ready}{i}", "--go", str(go))
+             for i in range(2)]
+    try:  # both imported, then both start at once on the same five parts
+        _wait_for(lambda: all(Path(f"{ready}{i}").exists() for i in range(2))
+                  or any(p.poll() is not None for p in procs), "both processes to start")
+        go.touch()
         outputs = [proc.communicate(timeout=120) for proc in procs]
     finally:
         for proc in procs:
             proc.kill()
-    first, second = procs
-    assert [proc.returncode for proc in (first, second)] == [0, 0], outputs
-    assert "waiting for another process" in outputs[1][0]
-    assert outputs[0][0].splitlines()[-1] == outputs[1][0].splitlines()[-1] == "rows=18 skipped=2"
-    pids = log.read_text().split()
-    assert len(pids) == 20 and set(pids) == {str(first.pid)}, "only the first process loads files"
-    assert (folder / "complete.json").exists() and not (folder / "parts").exists()
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    assert [out.splitlines()[-1] for out, _ in outputs] == ["rows=18 skipped=2"] * 2
+    prepare(table, tmp_path / "alone")
+    assert _digests(folder) == _digests(tmp_path / "alone")
+
+
+def test_three_tasks_with_their_own_parts_build_the_single_process_store(tmp_path: Path) -> None:
+    table = write_clips(tmp_path / "clips", 40)  # 10 parts
+    table.to_csv(tmp_path / "table.csv", index=False)
+    folder = tmp_path / "store"
+    procs = [_worker(tmp_path / "table.csv", folder, "--task", f"{k}/3") for k in range(3)]  # part=k of=3
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
+    assert "rows=36 skipped=4" in [out.splitlines()[-1] for out, _ in outputs], "the last task completes it"
+    prepare(table, tmp_path / "alone")
+    assert _digests(folder) == _digests(tmp_path / "alone")

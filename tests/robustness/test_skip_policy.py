@@ -12,15 +12,17 @@ import pandas as pd
 import pytest
 
 import voxray.data.cache as cache
+import voxray.data.store.parts as parts
 import voxray.data.voice.audio as audio
 from tests.helpers.prepare import LENGTH, flaky_row, wave_row, write_clips
-from voxray.data.cache import SkipFile, TooManySkippedError, prepare_array
+from voxray.data.cache import SkipFile, TooManySkippedError
+from voxray.data.store import prepare_store
 from voxray.data.voice.audio import CleanParams, load_clip
 from voxray.data.xray.images import XrayDecodeError
 
 
 def _prepare(table: pd.DataFrame, folder: Path, **kwargs) -> cache.PreparedArray:
-    return prepare_array(table, wave_row, (LENGTH,), "int16", folder, num_workers=0, **kwargs)
+    return prepare_store(table, wave_row, (LENGTH,), "int16", folder, num_workers=0, **kwargs)
 
 
 def test_both_decode_errors_are_skips() -> None:
@@ -39,11 +41,11 @@ def test_a_failure_that_is_not_a_skip_stops_the_run_and_is_retried(
     table.loc[0, "path"] = str(flaky)
     load = partial(flaky_row, failure=failure)
     with pytest.raises(kind) as caught:
-        prepare_array(table, load, (LENGTH,), "int16", tmp_path / "c", num_workers, chunk_size=4)
+        prepare_store(table, load, (LENGTH,), "int16", tmp_path / "c", num_workers, part_size=4)
     assert any(str(flaky) in note for note in caught.value.__notes__), "the file is named"
-    assert not (tmp_path / "c" / "complete.json").exists(), "nothing frozen into the cache"
+    assert not (tmp_path / "c" / "store.json").exists(), "nothing frozen into the store"
     Path(f"{flaky}.healed").touch()  # the mount recovered / the bug was fixed
-    out = prepare_array(table, load, (LENGTH,), "int16", tmp_path / "c", num_workers, chunk_size=4)
+    out = prepare_store(table, load, (LENGTH,), "int16", tmp_path / "c", num_workers, part_size=4)
     assert out.index["path"].iloc[0] == str(flaky), "retried, and prepared this time"
     assert str(flaky) not in set(out.skipped["path"])
 
@@ -52,7 +54,7 @@ def test_a_loader_returning_the_wrong_shape_is_a_bug_not_a_skip(tmp_path: Path) 
     table = write_clips(tmp_path / "clips", 3)
     wrong = r"returned shape \(4000,\) for .*clip000.wav, expected \(10,\)"
     with pytest.raises(ValueError, match=wrong):
-        prepare_array(table, wave_row, (10,), "int16", tmp_path / "c", num_workers=0)
+        prepare_store(table, wave_row, (10,), "int16", tmp_path / "c", num_workers=0)
 
 
 def test_an_io_error_behind_a_decoder_error_stops_the_run(tmp_path: Path, monkeypatch) -> None:
@@ -78,8 +80,8 @@ def test_too_many_skips_raise_after_the_cache_is_complete(tmp_path: Path, monkey
     with pytest.raises(TooManySkippedError, match=message) as caught:
         _prepare(table, folder, max_skip_fraction=0.05)
     assert isinstance(caught.value, ValueError) and str(folder / "skipped.csv") in str(caught.value)
-    assert (folder / "complete.json").exists()
-    monkeypatch.setattr(cache, "_run_chunk", lambda *a: pytest.fail("prepared again"))
+    assert (folder / "store.json").exists()
+    monkeypatch.setattr(parts, "load_files", lambda *a: pytest.fail("prepared again"))
     with pytest.raises(TooManySkippedError):  # the same limit fails again, without the work
         _prepare(table, folder, max_skip_fraction=0.05)
     out = _prepare(table, folder, max_skip_fraction=0.1)  # 10% is not more than 10%
@@ -95,13 +97,12 @@ def test_a_skip_fraction_outside_0_1_is_refused_before_any_work(tmp_path: Path, 
 
 def test_every_file_skipped_still_gives_an_index_with_columns(tmp_path: Path) -> None:
     (tmp_path / "a.wav").write_bytes(b"")
-    table = pd.DataFrame({"path": [str(tmp_path / "a.wav")], "label": [1]})
-    out = _prepare(table, tmp_path / "c")
-    assert out.data.shape == (0, LENGTH) and list(out.index.columns) == ["path", "label"]
+    out = _prepare(pd.DataFrame({"path": [str(tmp_path / "a.wav")]}), tmp_path / "c")
+    assert out.data.shape == (0, LENGTH) and list(out.index.columns) == ["path"]
     assert out.skipped["reason"].tolist() == ["empty file (0 bytes)"]
 
 
-def test_chunks_of_another_chunk_size_are_not_reused(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_parts_of_another_part_size_are_refused_and_kept(tmp_path: Path, monkeypatch) -> None:
     table = write_clips(tmp_path / "clips", 10)
     folder = tmp_path / "c"
     calls = []
@@ -112,14 +113,18 @@ def test_chunks_of_another_chunk_size_are_not_reused(tmp_path: Path, capsys, mon
             raise KeyboardInterrupt
         return real(load, paths, shape, dtype)
 
-    real = cache._run_chunk
-    monkeypatch.setattr(cache, "_run_chunk", stop_after_two)
+    real = parts.load_files
+    monkeypatch.setattr(parts, "load_files", stop_after_two)
     with pytest.raises(KeyboardInterrupt):
-        _prepare(table, folder, chunk_size=4)
+        _prepare(table, folder, part_size=4)
     monkeypatch.undo()
-    assert json.loads((folder / "parts" / "plan.json").read_text())["chunk_size"] == 4
-    out = _prepare(table, folder, chunk_size=3)
-    assert "discarding the chunks" in capsys.readouterr().out
-    reference = _prepare(table, tmp_path / "r")
-    np.testing.assert_array_equal(out.data, reference.data)
+    done = sorted(p.name for p in (folder / "parts").iterdir())
+    assert json.loads((folder / "plan.json").read_text())["part_size"] == 4
+    planned_other = r"plan.json was planned with other part_size, parts \(\[4, 3\] there, \[3, 4\] now\)"
+    with pytest.raises(cache.UserError, match=planned_other):
+        _prepare(table, folder, part_size=3)
+    assert sorted(p.name for p in (folder / "parts").iterdir()) == done, "nothing deleted"
+    out = _prepare(table, folder, part_size=4)
+    reference = _prepare(table, tmp_path / "r", part_size=4)
+    np.testing.assert_array_equal(out.data[:], reference.data[:])
     assert out.index.equals(reference.index)

@@ -54,6 +54,16 @@ def check_train(cfg: DictConfig) -> None:
     check_resume(cfg)
 
 
+def check_prepare(cfg: DictConfig) -> None:
+    """prepare.py: the data config, and `part`/`of` naming one task of several."""
+    check_data(cfg.data)
+    _positive_int(cfg, "of")
+    part, of = cfg.get("part"), cfg.of
+    if part is not None and (not isinstance(part, int) or isinstance(part, bool) or not 0 <= part < of):
+        raise UserError(f"part={part} must be a whole number from 0 to of-1={of - 1} (task part of of), "
+                        "or null to prepare every part here")
+
+
 def check_loggers(loggers: DictConfig | None) -> None:
     """The package of each logger is installed (wandb, mlflow: optional, not in uv.lock); imports none."""
     import importlib.util
@@ -107,6 +117,8 @@ def check_data(data: DictConfig) -> None:
     """Sizes and fractions of a data config, and that `root` holds a dataset of its kind."""
     _positive_int(data, "batch_size", "data")
     _non_negative_int(data, "num_workers", "data")
+    _non_negative_int(data, "prepare_workers", "data")
+    _positive_int(data, "part_size", "data")
     val, test = data.get("val_fraction", 0), data.get("test_fraction", 0)
     for key, value in (("val_fraction", val), ("test_fraction", test)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:

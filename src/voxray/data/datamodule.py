@@ -16,10 +16,12 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
-from voxray.data.cache import PreparedArray, cache_key, prepare_array
+from voxray.data.cache import PreparedArray, cache_key
 from voxray.data.dataset import ArrayDataset, Plan, as_batch
 from voxray.data.samplers import BalancedSpeakers, EpochLoader, EpochShuffle, capped_rows
 from voxray.data.splits import SPLITS, check_group_disjoint
+from voxray.data.store import PART_SIZE, files_key, is_complete, prepare_store
+from voxray.data.store.build import STORE_FORMAT
 from voxray.data.summary import group_check, group_sizes, groups_report, per_class
 
 SAMPLERS = ("shuffle", "balanced_speakers")
@@ -37,7 +39,9 @@ class ArrayDataModule(L.LightningDataModule):
         cache_dir: where prepared arrays (and generated default corpora) live.
         report_dir: the run folder; the data report and skip list are written there.
         batch_size: per-device batch size.
-        num_workers: DataLoader workers (the same number prepares the cache; 0 = in-process).
+        num_workers: DataLoader workers (0 = in the training process).
+        prepare_workers: processes that prepare the store; None = every CPU the job was given.
+        part_size: files per part of the store (the unit `prepare.py part=K of=N` distributes).
         seed: the training order's seed (each epoch's shuffle depends on it and the epoch only).
         max_skip_fraction: stop when more than this share of the files cannot be prepared (0.05;
             None: never); the finished cache stays, so a rerun with a higher limit does no work.
@@ -60,8 +64,11 @@ class ArrayDataModule(L.LightningDataModule):
         max_skip_fraction: float | None = 0.05,
         max_clips_per_speaker: int | None = None,
         sampler: str = "shuffle",
+        prepare_workers: int | None = None,
+        part_size: int = PART_SIZE,
     ) -> None:
         super().__init__()
+        self.prepare_workers, self.part_size = prepare_workers, part_size
         # bool is an int to Python, but `true` is no count
         valid_cap = isinstance(max_clips_per_speaker, int) and not isinstance(max_clips_per_speaker, bool)
         if max_clips_per_speaker is not None and not (valid_cap and max_clips_per_speaker > 0):
@@ -140,17 +147,35 @@ class ArrayDataModule(L.LightningDataModule):
             )
         return self._plan
 
-    def _prepare(self) -> PreparedArray:
+    def store_folder(self) -> Path:
+        """The store of this plan's files and preparation: the key hashes the file list, not its
+        contents (no `stat` per file); `voxray.data.store.verify` checks them when asked."""
         plan = self._get_plan()
-        files = sorted(set(plan.table["path"]).union(plan.files or []))
-        # size + mtime stand in for content: hashing every audio file would cost a full read
-        stats = [(p, *_stat(p)) for p in files]
-        folder = self.cache_dir / "prepared" / cache_key(stats, plan.key_parts, plan.shape, plan.dtype)
-        return prepare_array(
+        key = cache_key(files_key(self._files()), plan.key_parts, plan.shape, plan.dtype, STORE_FORMAT)
+        return self.cache_dir / "prepared" / key
+
+    def _files(self) -> list[str]:
+        plan = self._get_plan()
+        return sorted(set(plan.table["path"]).union(plan.files or []))
+
+    def prepare_store(self, task: tuple[int, int] | None = None) -> PreparedArray | None:
+        """Prepare this data's store (for task (K, N) its parts K, K + N, ...) or open it when
+        complete; None while parts left to other tasks are missing."""
+        plan, folder = self._get_plan(), self.store_folder()
+        files = self._files()
+        if not is_complete(folder) and task is None and self.trainer is not None:
+            rank_zero_info(f"preparing {len(files)} files in the training job; for a large set, run "
+                           "`python prepare.py` first (all CPUs of a machine, or a SLURM array: see docs/clusters.md)")
+        return prepare_store(
             pd.DataFrame({"path": files}), plan.load, plan.shape, plan.dtype, folder,
-            num_workers=self.num_workers, desc=f"preparing {type(self).__name__}",
-            max_skip_fraction=self.max_skip_fraction,
+            num_workers=self.prepare_workers, desc=f"preparing {type(self).__name__}",
+            part_size=self.part_size, max_skip_fraction=self.max_skip_fraction, task=task,
         )
+
+    def _prepare(self) -> PreparedArray:
+        prepared = self.prepare_store()
+        assert prepared is not None, "a preparation of every part returns the store"
+        return prepared
 
     def prepare_data(self) -> None:
         self._prepare()
@@ -271,11 +296,3 @@ class ArrayDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
-
-
-def _stat(path: str) -> tuple[int, int]:
-    try:
-        st = Path(path).stat()
-        return st.st_size, int(st.st_mtime)
-    except OSError:
-        return -1, -1  # a missing file is prepared (and reported as skipped) like any broken one

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-import voxray.data.cache as cache
+import voxray.data.store.parts as parts
 from tests.helpers.voices import tone
-from voxray.data.cache import prepare_array
+from voxray.data.store import prepare_store
 from voxray.data.voice.audio import CleanParams, load_clip
 
 PARAMS = CleanParams(denoise=False)
@@ -31,7 +31,7 @@ def clip_folder(tmp_path: Path) -> pd.DataFrame:
 
 def test_bad_files_are_skipped_and_listed(tmp_path: Path) -> None:
     table = clip_folder(tmp_path)
-    out = prepare_array(table, partial(load_clip, params=PARAMS), (48000,), "int16", tmp_path / "c", num_workers=0)
+    out = prepare_store(table, partial(load_clip, params=PARAMS), (48000,), "int16", tmp_path / "c", num_workers=0)
     assert out.data.shape == (4, 48000) and out.data.dtype == np.int16
     assert [Path(p).name for p in out.index["path"]] == ["a.mp3", "b.wav", "c.flac", "d.ogg"]
     reasons = dict(zip(out.skipped["path"].map(lambda p: Path(p).name), out.skipped["reason"]))
@@ -50,9 +50,9 @@ def test_bad_files_are_skipped_and_listed(tmp_path: Path) -> None:
 def test_second_run_reads_the_cache_without_decoding(tmp_path: Path, monkeypatch) -> None:
     table = clip_folder(tmp_path)
     load = partial(load_clip, params=PARAMS)
-    first = prepare_array(table, load, (48000,), "int16", tmp_path / "c", num_workers=2)
-    monkeypatch.setattr(cache, "_run_chunk", lambda *a: pytest.fail("decoded again"))
-    second = prepare_array(table, load, (48000,), "int16", tmp_path / "c", num_workers=0)
+    first = prepare_store(table, load, (48000,), "int16", tmp_path / "c", num_workers=2)
+    monkeypatch.setattr(parts, "load_files", lambda *a: pytest.fail("decoded again"))
+    second = prepare_store(table, load, (48000,), "int16", tmp_path / "c", num_workers=0)
     np.testing.assert_array_equal(first.data, second.data)
     assert second.index.equals(first.index)
 
@@ -63,7 +63,7 @@ def square(path: str) -> np.ndarray:
 
 def test_interrupted_preparation_resumes(tmp_path: Path, monkeypatch) -> None:
     table = pd.DataFrame({"path": [f"{i}.x" for i in range(10)]})
-    real, calls = cache._run_chunk, []
+    real, calls = parts.load_files, []
 
     def interrupt_third(load, paths, shape, dtype):
         calls.append(paths[0])
@@ -71,13 +71,13 @@ def test_interrupted_preparation_resumes(tmp_path: Path, monkeypatch) -> None:
             raise KeyboardInterrupt
         return real(load, paths, shape, dtype)
 
-    monkeypatch.setattr(cache, "_run_chunk", interrupt_third)
+    monkeypatch.setattr(parts, "load_files", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
-        prepare_array(table, square, (2,), "int32", tmp_path / "c", num_workers=0, chunk_size=4)
-    assert not (tmp_path / "c" / "complete.json").exists()
+        prepare_store(table, square, (2,), "int32", tmp_path / "c", num_workers=0, part_size=4)
+    assert not (tmp_path / "c" / "store.json").exists()
     calls.clear()
-    monkeypatch.setattr(cache, "_run_chunk", lambda *a: (calls.append(a[1][0]), real(*a))[1])
-    out = prepare_array(table, square, (2,), "int32", tmp_path / "c", num_workers=0, chunk_size=4)
-    assert calls == ["8.x"], "only the unfinished chunk is redone"
+    monkeypatch.setattr(parts, "load_files", lambda *a: (calls.append(a[1][0]), real(*a))[1])
+    out = prepare_store(table, square, (2,), "int32", tmp_path / "c", num_workers=0, part_size=4)
+    assert calls == ["8.x"], "only the unfinished part is redone"
     assert out.data[:, 0].tolist() == list(range(10))
-    assert not list((tmp_path / "c").glob("**/*.tmp")), "no temporary files left behind"
+    assert not list((tmp_path / "c").glob("**/.*~*")), "no temporary files left behind"

@@ -1,0 +1,149 @@
+"""One part of a store: a fixed slice of the sorted file list, prepared with no lock.
+
+A part writes its litdata chunk files (`chunk-<part>-<i>.bin`, names no other part uses) into a
+temporary folder of its own, renames them into the store, then writes its index entry and, last,
+its result table `parts/<part>.parquet`: the table's presence is what "done" means. Preparation is
+deterministic, so two tasks given the same part write the same bytes and a rename over a finished
+file changes nothing; a task killed mid-part leaves only its temporary folder, which a later run on
+the same machine removes once the process that owned it is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from litdata.streaming.writer import BinaryWriter
+
+from voxray.data.cache import SkipFile, atomic_write_bytes, owner_tag
+
+CHUNK_BYTES = 64_000_000  # per chunk file: litdata's advice for streaming from object storage
+FILES_PER_TASK = 128  # files a pool worker prepares per task: small enough to keep every core busy
+
+
+class _PartWriter(BinaryWriter):
+    """litdata's chunk writer, with the part's number where litdata puts the writing rank."""
+
+    def __init__(self, folder: Path, part: int) -> None:
+        super().__init__(str(folder), chunk_bytes=CHUNK_BYTES)
+        self._part = part
+
+    @property
+    def rank(self) -> int:
+        return self._part
+
+
+def result_table(folder: Path, part: int) -> Path:
+    """The file whose presence marks part `part` done."""
+    return folder / "parts" / f"{part:05d}.parquet"
+
+
+def part_index(folder: Path, part: int) -> Path:
+    """The part's litdata chunk entries and writer config (JSON)."""
+    return folder / "parts" / f"{part:05d}.index.json"
+
+
+def load_files(
+    load: Callable, paths: Sequence[str], shape: tuple[int, ...], dtype: str
+) -> tuple[list[np.ndarray], list[dict]]:
+    """Prepare `paths` (in a pool worker): the kept rows, and one manifest record per path."""
+    rows, records = [], []
+    for path in paths:
+        try:
+            out = load(path)
+        except SkipFile as err:
+            records.append({"path": path, "reason": str(err), "size": -1, "mtime_ns": -1})
+            continue
+        except Exception as err:
+            err.add_note(f"while preparing {path} (rerun to retry; finished parts are kept)")
+            raise
+        arr, extra = out if isinstance(out, tuple) else (out, {})
+        if arr.shape != shape:
+            raise ValueError(f"the loader returned shape {arr.shape} for {path}, expected {shape}")
+        size, mtime_ns = _stat(path)  # for `verify`: the file as it was when prepared
+        rows.append(np.ascontiguousarray(arr, dtype=dtype).reshape(-1))
+        records.append({"path": path, "reason": "", "size": size, "mtime_ns": mtime_ns, **extra})
+    return rows, records
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:  # an input that is not a file of its own
+        return -1, -1
+    return st.st_size, st.st_mtime_ns
+
+
+def _results(load: Callable, paths: Sequence[str], shape: tuple[int, ...], dtype: str,
+             pool: Executor | None) -> Iterator[tuple[list[np.ndarray], list[dict]]]:
+    """`load_files` over tasks of FILES_PER_TASK paths, in order; on the pool when one is given."""
+    tasks = [paths[i : i + FILES_PER_TASK] for i in range(0, len(paths), FILES_PER_TASK)]
+    if pool is None:
+        yield from (load_files(load, t, shape, dtype) for t in tasks)
+        return
+    futures = [pool.submit(load_files, load, t, shape, dtype) for t in tasks]
+    try:
+        for fut in futures:
+            yield fut.result()
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+
+
+def prepare_part(
+    part: int, paths: Sequence[str], load: Callable, shape: tuple[int, ...], dtype: str, folder: Path,
+    pool: Executor | None, advance: Callable[[int], None],
+) -> None:
+    """Prepare part `part` (its `paths`, in order) into `folder`; `advance(n)` after every n files."""
+    tmp = folder / f".part-{part:05d}{owner_tag()}"
+    shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover (a retried part)
+    writer, records, kept = _PartWriter(tmp, part), [], 0
+    for rows, recs in _results(load, paths, shape, dtype, pool):
+        for row in rows:
+            writer[kept] = row
+            kept += 1
+        records += recs
+        advance(len(recs))
+    writer.done()
+    index = {"chunks": [], "config": None}
+    if (tmp / f"{part}.index.json").exists():
+        index = json.loads((tmp / f"{part}.index.json").read_text())
+    for chunk in index["chunks"]:
+        os.replace(tmp / chunk["filename"], folder / chunk["filename"])
+    atomic_write_bytes(part_index(folder, part), lambda p: p.write_text(json.dumps(index, sort_keys=True)))
+    table = pd.DataFrame.from_records(records)
+    for column in table.columns.difference(["path", "reason", "size", "mtime_ns"]):
+        table[column] = pd.array([r.get(column) for r in records])  # nullable: ints stay ints beside skips
+    kept = (table["reason"] == "").to_numpy()
+    table.insert(1, "position", np.where(kept, np.cumsum(kept) - 1, -1))
+    table.insert(1, "part", part)
+    atomic_write_bytes(result_table(folder, part), lambda p: table.to_parquet(p, index=False))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_dead_leftovers(folder: Path) -> None:
+    """Remove temporary files and part folders whose process, on this machine, is gone.
+
+    Another machine's, or a live process's, are left alone: it may still rename them."""
+    for tmp in [*folder.glob(".*~*~*"), *folder.glob("parts/.*~*~*")]:
+        _, host, pid, *_ = tmp.name.split("~")
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
