@@ -1,5 +1,6 @@
-"""tools/ctranslate2_whisper.py on a tiny Whisper-shaped CTranslate2 file that this test writes itself, following
-the binary format (version 6) of ctranslate2's `ModelSpec._serialize`; no real weights, no network."""
+"""tools/ctranslate2_whisper.py and its reader, tools/ctranslate2_reader.py, on a tiny Whisper-shaped CTranslate2
+file that this test writes itself, following the binary format (version 6) of ctranslate2's
+`ModelSpec._serialize`; no real weights, no network."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tools.ctranslate2_whisper import encoder_state_dict, load_encoder, main, read_ct2, reference_encoder, save
+from ctranslate2_reader import read_ct2
+from ctranslate2_whisper import encoder_state_dict, load_encoder, main, reference_encoder, save
 
 D, HEADS, MELS, LAYERS, FFN, POSITIONS, VOCAB = 8, 2, 4, 2, 16, 10, 12
 DTYPE_IDS = {torch.float32: 0, torch.int8: 1, torch.int16: 2, torch.int32: 3, torch.float16: 4, torch.bfloat16: 5}

@@ -91,6 +91,21 @@ def fixed_threshold(decision: Mapping[str, Any] | None) -> float | None:
     return float(value)
 
 
+def positive_index(decision: Mapping[str, Any], class_names: Sequence[str], joint: bool) -> int:
+    """The index of a screening config's `positive_class` (`model.decision.positive_class`) in `class_names`.
+
+    Args:
+        decision: the screening config.
+        class_names: the model's class names.
+        joint: whether the model is a joint one (several tasks), which has no single positive class.
+    """
+    if joint:
+        raise ValueError("decision (a screening threshold) needs a single-task model, not a joint one")
+    if decision["positive_class"] not in class_names:
+        raise ValueError(f"decision.positive_class must be one of {class_names}")
+    return class_names.index(decision["positive_class"])
+
+
 def require_both_classes(counts: ArrayLike, class_names: Sequence[str], positive: int,
                          val_fraction: float | None = None) -> None:
     """Raise a UserError unless the validation split holds the positive class and another one.

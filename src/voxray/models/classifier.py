@@ -11,23 +11,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from voxray.evaluation.decision import (
-    binary_metrics,
-    binary_report,
-    choose_threshold,
-    fixed_threshold,
-    require_both_classes,
-)
+from voxray.evaluation.decision import fixed_threshold, positive_index, require_both_classes
 from voxray.evaluation.joint_metrics import mean_uar_reports
 from voxray.evaluation.metrics import multiclass_report, split_scalars, stage_metrics
 from voxray.evaluation.speaker_clips import speaker_clip_uar
 from voxray.evaluation.speakers import speaker_report, speaker_uar
+from voxray.evaluation.threshold import CHOSEN, epoch_threshold, initial_threshold, operating_points, validation_scalars
 from voxray.models.outputs import EpochOutputs
 from voxray.models.tasks import MISSING, Task, Tasks
 
 log = logging.getLogger(__name__)
-CHOSEN, FIXED = "chosen on validation", "set by model.decision.threshold"
-INITIAL = "left at 0.5: no validation epoch held both classes"
 
 
 class Classifier(L.LightningModule):
@@ -93,17 +86,10 @@ class Classifier(L.LightningModule):
             raise ValueError(f"mixup must be >= 0 (0 disables it), got {mixup}")
         self.mixup = mixup
         if self.decision:
-            if self.tasks.joint:
-                raise ValueError("decision (a screening threshold) needs a single-task model, not a joint one")
-            if self.decision["positive_class"] not in self.class_names:
-                raise ValueError(f"decision.positive_class must be one of {self.class_names}")
-            self.positive = self.class_names.index(self.decision["positive_class"])
-        self.register_buffer("threshold", torch.tensor(0.5))
-        self.threshold_from = INITIAL  # where the threshold comes from, for metrics.json and figures
-        fixed = fixed_threshold(self.decision)
-        if fixed is not None:
-            self.threshold.fill_(fixed)
-            self.threshold_from = FIXED
+            self.positive = positive_index(self.decision, self.class_names, self.tasks.joint)
+        # threshold_from: where the threshold comes from, for metrics.json and figures
+        threshold, self.threshold_from = initial_threshold(self.decision)
+        self.register_buffer("threshold", torch.tensor(threshold))
         self._outputs = EpochOutputs()  # this eval epoch's outputs: metrics, curves and threshold
         self._examples: tuple[torch.Tensor, ...] | None = None
         self.metrics = nn.ModuleDict({_key(t.prefix(s)): stage_metrics(len(t.classes), t.prefix(s))
@@ -259,35 +245,25 @@ class Classifier(L.LightningModule):
         if stage == "val":
             if fixed_threshold(self.decision) is None:
                 self._choose_threshold(scores, targets)
-            at = binary_metrics(scores, targets, float(self.threshold))
-            # "at_threshold" in the name: per-class recall (`val/recall/<class>`) is of argmax decisions
-            self.log_dict({"val/at_threshold/threshold": self.threshold,
-                           "val/at_threshold/sensitivity": at["sensitivity"],
-                           "val/at_threshold/specificity": at["specificity"]})
+            self.log_dict(validation_scalars(scores, targets, self.threshold))
             return
-        groups = self._groups(stage, index)
-        reports = {name: binary_report(scores, targets, t, groups, self.n_boot)
-                   for name, t in (("at_threshold", float(self.threshold)), ("at_0.5", 0.5))}
-        reports["at_threshold"]["threshold_from"] = self.threshold_from
-        self.final_metrics[stage].update({f"{stage}/{k}": v for k, v in reports.items()})
-        at = reports["at_threshold"]
-        self.log_dict({f"{stage}/at_threshold/sensitivity": at["sensitivity"],
-                       f"{stage}/at_threshold/specificity": at["specificity"],
-                       f"{stage}/at_threshold/threshold": self.threshold, f"{stage}/auprc": at["auprc"]})
+        reports, scalars = operating_points(stage, scores, targets, self.threshold, self.threshold_from,
+                                            self._groups(stage, index), self.n_boot)
+        self.final_metrics[stage].update(reports)
+        self.log_dict(scalars)
 
     def _choose_threshold(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """This validation epoch's threshold; an epoch of one class (a validation cut short, e.g. by
         `trainer.limit_val_batches`) keeps the current one, and says so."""
-        positives = int(targets.sum())
-        if 0 < positives < len(targets):
-            self.threshold.fill_(choose_threshold(scores, targets, self.decision["target_sensitivity"]))
+        threshold = epoch_threshold(scores, targets, self.decision["target_sensitivity"])
+        if threshold is not None:
+            self.threshold.fill_(threshold)
             self.threshold_from = CHOSEN
         elif self.global_rank == 0:
-            log.warning(
-                f"validation epoch {self.current_epoch} holds {positives} {self.decision['positive_class']} and "
-                f"{len(targets) - positives} other examples, so no threshold can be chosen on it; the threshold "
-                f"stays at {float(self.threshold):.4g} ({self.threshold_from})"
-            )
+            positives = int(targets.sum())
+            log.warning(f"validation epoch {self.current_epoch} holds {positives} {self.decision['positive_class']} "
+                        f"and {len(targets) - positives} other examples, so no threshold can be chosen on it; the "
+                        f"threshold stays at {float(self.threshold):.4g} ({self.threshold_from})")
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
