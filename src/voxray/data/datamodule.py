@@ -20,8 +20,9 @@ from voxray.data.cache import PreparedArray, cache_key
 from voxray.data.dataset import ArrayDataset, Plan, as_batch
 from voxray.data.samplers import BalancedSpeakers, EpochLoader, EpochShuffle, capped_rows
 from voxray.data.splits import SPLITS, check_group_disjoint
-from voxray.data.store import PART_SIZE, files_key, is_complete, prepare_store
-from voxray.data.store.build import STORE_FORMAT
+from voxray.data.store import PART_SIZE
+from voxray.data.store.plan import plan_store, prepare_plan
+from voxray.data.store.verify import verify_store
 from voxray.data.summary import group_check, group_sizes, groups_report, per_class
 
 SAMPLERS = ("shuffle", "balanced_speakers")
@@ -42,6 +43,7 @@ class ArrayDataModule(L.LightningDataModule):
         num_workers: DataLoader workers (0 = in the training process).
         prepare_workers: processes that prepare the store; None = every CPU the job was given.
         part_size: files per part of the store (the unit `prepare.py part=K of=N` distributes).
+        verify: check every prepared file's size and time against the store's manifest first.
         seed: the training order's seed (each epoch's shuffle depends on it and the epoch only).
         max_skip_fraction: stop when more than this share of the files cannot be prepared (0.05;
             None: never); the finished cache stays, so a rerun with a higher limit does no work.
@@ -66,9 +68,10 @@ class ArrayDataModule(L.LightningDataModule):
         sampler: str = "shuffle",
         prepare_workers: int | None = None,
         part_size: int = PART_SIZE,
+        verify: bool = False,
     ) -> None:
         super().__init__()
-        self.prepare_workers, self.part_size = prepare_workers, part_size
+        self.prepare_workers, self.part_size, self.verify = prepare_workers, part_size, verify
         # bool is an int to Python, but `true` is no count
         valid_cap = isinstance(max_clips_per_speaker, int) and not isinstance(max_clips_per_speaker, bool)
         if max_clips_per_speaker is not None and not (valid_cap and max_clips_per_speaker > 0):
@@ -148,29 +151,15 @@ class ArrayDataModule(L.LightningDataModule):
         return self._plan
 
     def store_folder(self) -> Path:
-        """The store of this plan's files and preparation: the key hashes the file list, not its
-        contents (no `stat` per file); `voxray.data.store.verify` checks them when asked."""
-        plan = self._get_plan()
-        key = cache_key(files_key(self._files()), plan.key_parts, plan.shape, plan.dtype, STORE_FORMAT)
-        return self.cache_dir / "prepared" / key
-
-    def _files(self) -> list[str]:
-        plan = self._get_plan()
-        return sorted(set(plan.table["path"]).union(plan.files or []))
+        """The folder of this data's store (`voxray.data.store.plan`)."""
+        return plan_store(self.cache_dir, self._get_plan())
 
     def prepare_store(self, task: tuple[int, int] | None = None) -> PreparedArray | None:
         """Prepare this data's store (for task (K, N) its parts K, K + N, ...) or open it when
         complete; None while parts left to other tasks are missing."""
-        plan, folder = self._get_plan(), self.store_folder()
-        files = self._files()
-        if not is_complete(folder) and task is None and self.trainer is not None:
-            rank_zero_info(f"preparing {len(files)} files in the training job; for a large set, run "
-                           "`python prepare.py` first (all CPUs of a machine, or a SLURM array: see docs/clusters.md)")
-        return prepare_store(
-            pd.DataFrame({"path": files}), plan.load, plan.shape, plan.dtype, folder,
-            num_workers=self.prepare_workers, desc=f"preparing {type(self).__name__}",
-            part_size=self.part_size, max_skip_fraction=self.max_skip_fraction, task=task,
-        )
+        return prepare_plan(self._get_plan(), self.cache_dir, num_workers=self.prepare_workers,
+                            part_size=self.part_size, max_skip_fraction=self.max_skip_fraction, task=task,
+                            desc=f"preparing {type(self).__name__}", in_training=self.trainer is not None)
 
     def _prepare(self) -> PreparedArray:
         prepared = self.prepare_store()
@@ -184,6 +173,8 @@ class ArrayDataModule(L.LightningDataModule):
         if self.table is not None:
             return
         plan, prepared = self._get_plan(), self._prepare()
+        if self.verify:
+            verify_store(prepared.folder)
         rows = prepared.index.copy()
         rows["row"] = np.arange(len(rows))
         table = plan.table.merge(rows, on="path", how="inner", validate="many_to_one")
