@@ -8,7 +8,8 @@ Voice: 48-kHz MP3 files (as Common Voice ships them) decoded, resampled to 16 kH
 3 s (`load_clip`), with and without noise reduction (`data.clean.denoise`). X-ray: JPEG films about
 `--source-px` wide decoded and letterboxed to 256 px (`load_xray_row`). Each figure is a whole cold
 preparation, part files and the store's completion included. `--tasks N` adds the same store built
-by N processes, each preparing its own parts in-process as `prepare.py part=K of=N` tasks do. Prints a table and appends it to bench/results.md.
+by N processes, each preparing its own parts in-process as `prepare.py part=K of=N` tasks do.
+Prints a table and appends it to bench/results.md.
 """
 
 from __future__ import annotations

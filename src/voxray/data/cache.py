@@ -90,14 +90,14 @@ def exit_with(parent: int) -> None:
             os._exit(1)
 
 
-def check_skips(prepared: PreparedArray, max_skip_fraction: float | None) -> None:
+def check_skips(skipped: int, kept: int, folder: Path, max_skip_fraction: float | None) -> None:
     """Raise `TooManySkippedError` if more than `max_skip_fraction` of the files were skipped."""
-    skipped, total = len(prepared.skipped), len(prepared.skipped) + len(prepared.data)
+    total = skipped + kept
     if max_skip_fraction is None or total == 0 or skipped / total <= max_skip_fraction:
         return
     raise TooManySkippedError(
         f"{skipped} of {total} files ({skipped / total:.1%}) were skipped, more than "
         f"max_skip_fraction={max_skip_fraction:g}; the reasons are in "
-        f"{prepared.folder / 'skipped.csv'}. Fix those files, or raise data.max_skip_fraction to "
+        f"{folder / 'skipped.csv'}. Fix those files, or raise data.max_skip_fraction to "
         f"train without them (the prepared store is kept)"
     )

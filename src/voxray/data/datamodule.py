@@ -16,12 +16,13 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
-from voxray.data.cache import PreparedArray, cache_key
+from voxray.data.cache import PreparedArray, cache_key, check_skips
 from voxray.data.dataset import ArrayDataset, Plan, as_batch
 from voxray.data.samplers import BalancedSpeakers, EpochLoader, EpochShuffle, capped_rows
 from voxray.data.splits import SPLITS, check_group_disjoint
-from voxray.data.store import PART_SIZE
+from voxray.data.store import PART_SIZE, open_rows
 from voxray.data.store.plan import plan_store, prepare_plan
+from voxray.data.store.planned import PlannedRows, load_planned, merge_rows, save_planned
 from voxray.data.store.verify import verify_store
 from voxray.data.summary import group_check, group_sizes, groups_report, per_class
 
@@ -167,33 +168,48 @@ class ArrayDataModule(L.LightningDataModule):
         return prepared
 
     def prepare_data(self) -> None:
-        self._prepare()
+        self._planned()
+
+    def plan_key(self) -> str | None:
+        """A key for this configuration's planned rows that needs no table read (its settings and
+        its table files' sizes and times), or None to plan on every start (the default)."""
+        return None
+
+    def _planned(self) -> PlannedRows:
+        """The plan's rows matched with the store: saved by the process that prepared, read by the rest."""
+        key = self.plan_key()
+        planned = load_planned(self.cache_dir, key) if key else None
+        if planned is None:
+            planned = merge_rows(self._get_plan(), self._prepare())
+            if key:
+                save_planned(self.cache_dir, key, planned)
+        return planned
 
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
             return
-        plan, prepared = self._get_plan(), self._prepare()
+        planned = self._planned()
         if self.verify:
-            verify_store(prepared.folder)
-        rows = prepared.index.copy()
-        rows["row"] = np.arange(len(rows))
-        table = plan.table.merge(rows, on="path", how="inner", validate="many_to_one")
+            verify_store(planned.folder)
+        data = open_rows(planned.folder)
+        check_skips(planned.skipped, len(data), planned.folder, self.max_skip_fraction)
         # capped after preparation, so that a skipped file does not count against its speaker
+        table = planned.table
         capped = capped_rows(table, self.max_clips_per_speaker, self.seed)
         self.capped, table = table[capped], table[~capped].reset_index(drop=True)
-        self.data, self.table = prepared.data, table
-        plan.report.update(self.check_prepared(table))
+        self.data, self.table = data, table
+        planned.report.update(self.check_prepared(table))
         for split in SPLITS:
             part = table[table["split"] == split]
             self.datasets[split] = ArrayDataset(
-                prepared.data, part["row"].to_numpy(), self.labels(part), part["group"].astype(str).to_numpy(),
+                data, part["row"].to_numpy(), self.labels(part), part["group"].astype(str).to_numpy(),
                 strata=part["label"].to_numpy(),
             )
         if len(self.datasets["train"]) == 0:
             raise ValueError(
-                f"no training rows left after preparation; see {prepared.folder / 'skipped.csv'}"
+                f"no training rows left after preparation; see {planned.folder / 'skipped.csv'}"
             )
-        self._report(plan, prepared, table)
+        self._report(planned, table)
 
     def check_prepared(self, table: pd.DataFrame) -> dict:
         """Checks that need the prepared rows (e.g. duplicate images); returns report entries."""
@@ -211,11 +227,11 @@ class ArrayDataModule(L.LightningDataModule):
             counts[task] = np.bincount(labels[labels >= 0], minlength=len(classes))
         return counts
 
-    def _report(self, plan: Plan, prepared: PreparedArray, table: pd.DataFrame) -> None:
+    def _report(self, plan: PlannedRows, table: pd.DataFrame) -> None:
         report = {
             **plan.report,
-            "skipped_files": len(prepared.skipped),
-            "skipped_list": str(prepared.folder / "skipped.csv"),
+            "skipped_files": plan.skipped,
+            "skipped_list": str(plan.folder / "skipped.csv"),
             "rows": {s: int((table["split"] == s).sum()) for s in SPLITS},
             f"{plan.group_name}s": {
                 s: int(table.loc[table["split"] == s, "group"].nunique()) for s in SPLITS
@@ -237,7 +253,7 @@ class ArrayDataModule(L.LightningDataModule):
             capped = (f"; the cap of {self.max_clips_per_speaker} per {plan.group_name} removed "
                       f"{len(self.capped)} train rows of {self.capped['group'].nunique()} {plan.group_name}s")
         rank_zero_info(
-            f"data: {report['rows']} clips/images per split; {len(prepared.skipped)} files skipped "
+            f"data: {report['rows']} clips/images per split; {plan.skipped} files skipped "
             f"(see skipped.csv); excluded by label: {plan.report.get('excluded', {})}{capped}"
         )
         report["group_check"] = group_check(table["group"], plan.group_name)
@@ -248,7 +264,7 @@ class ArrayDataModule(L.LightningDataModule):
         if self.report_dir is not None and self.trainer_is_rank_zero():
             self.report_dir.mkdir(parents=True, exist_ok=True)
             (self.report_dir / "data_report.json").write_text(json.dumps(report, indent=2, default=int))
-            shutil.copyfile(prepared.folder / "skipped.csv", self.report_dir / "skipped.csv")
+            shutil.copyfile(plan.folder / "skipped.csv", self.report_dir / "skipped.csv")
         self.report = report
 
     def trainer_is_rank_zero(self) -> bool:

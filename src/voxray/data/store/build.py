@@ -90,7 +90,7 @@ def prepare_store(
             return None
         complete(folder)
     prepared = open_store(folder)
-    check_skips(prepared, max_skip_fraction)
+    check_skips(len(prepared.skipped), len(prepared.data), folder, max_skip_fraction)
     return prepared
 
 
@@ -191,16 +191,27 @@ def complete(folder: Path) -> None:
     atomic_write_bytes(folder / "store.json", lambda p: p.write_text(json.dumps(summary, sort_keys=True)))
 
 
-def open_store(folder: str | Path) -> PreparedArray:
-    """A complete store: its rows, the index of kept files (path + extra columns, in row order)
-    and the skip list. Raises a one-line error when its files do not belong together."""
-    folder = Path(folder)
+def _summary(folder: Path) -> dict:
     summary = json.loads((folder / "store.json").read_text())
     if summary.get("format") != STORE_FORMAT:
         raise UserError(f"{folder / 'store.json'} is a store of format {summary.get('format')!r}, "
                         f"this code reads {STORE_FORMAT!r}; prepare it again (prepare.py)")
+    return summary
+
+
+def open_rows(folder: str | Path) -> ChunkRows:
+    """A complete store's rows alone: what a training process needs, without the manifest."""
+    folder = Path(folder)
+    summary = _summary(folder)
     chunks = json.loads((folder / "index.json").read_text())["chunks"] if summary["rows"] else []
-    data = ChunkRows(folder, chunks, tuple(summary["shape"]), summary["dtype"])
+    return ChunkRows(folder, chunks, tuple(summary["shape"]), summary["dtype"])
+
+
+def open_store(folder: str | Path) -> PreparedArray:
+    """A complete store: its rows, the index of kept files (path + extra columns, in row order)
+    and the skip list. Raises a one-line error when its files do not belong together."""
+    folder = Path(folder)
+    summary, data = _summary(folder), open_rows(folder)
     manifest = pd.read_parquet(folder / "manifest.parquet")
     if len(manifest) != summary["files"] or files_key(manifest["path"]) != summary["files_key"]:
         raise ShardError(f"{folder / 'manifest.parquet'} lists other files than {folder / 'store.json'} "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from voxray.data.cache import cache_key
 from voxray.data.datamodule import ArrayDataModule
 from voxray.data.dataset import Plan
 from voxray.data.splits import first_label_split, group_split
@@ -18,6 +19,8 @@ TARGETS = ("age", "gender")
 # Part of the cache key: bump it whenever `load_clip`'s output changes, so that no cache prepared
 # by older code is reused (the file list and CleanParams are in the key already).
 CLIP_PREPARATION = "load_clip-v2"
+# Part of a saved plan's key: bump it whenever `plan()`'s table changes for the same inputs.
+PLAN_VERSION = "1"
 
 
 class VoiceDataModule(ArrayDataModule):
@@ -97,6 +100,15 @@ class VoiceDataModule(ArrayDataModule):
                     "(the graph takes the speech to end at the last non-zero sample)",
             "scale": "peak-normalised to 0.89 (-1 dBFS), then int16",
         }
+
+    def plan_key(self) -> str:
+        """The settings that shape `plan()`'s table, and the size and time of the tables it reads."""
+        root = self.corpus_root().resolve()
+        tables = sorted([*root.glob("*.tsv"), *root.glob("cv-valid-*.csv")])
+        stats = [(t.name, t.stat().st_size, t.stat().st_mtime_ns) for t in tables]
+        return cache_key(str(root), stats, self.target, self.label_maps, self.classes, self.use_official_splits,
+                         self.val_fraction, self.test_fraction, self.seed, self.clean.as_dict(), CLIP_PREPARATION,
+                         PLAN_VERSION)
 
     def plan(self) -> Plan:
         root = self.corpus_root()

@@ -1,0 +1,69 @@
+"""The planned rows of a data configuration, merged with its store once and saved beside it.
+
+Reading a Common Voice release's tables, mapping labels, splitting speakers and matching every
+clip with its store row costs seconds and gigabytes per million rows. The process that prepares
+does it once and saves the result (`<cache>/plans/<key>.parquet` + `.json`, the JSON written last);
+every training process, DDP rank or rerun with the same settings then reads only that table.
+The key is the DataModule's `plan_key()`: its settings and the size and time of its table files,
+so an edited table plans again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from voxray.data.cache import PreparedArray, atomic_write_bytes
+from voxray.data.dataset import Plan
+
+
+@dataclass
+class PlannedRows:
+    """The plan's rows that prepared: `table` has a `row` column (the store row) and the loader's
+    extra columns; `skipped` counts the files the store left out."""
+
+    table: pd.DataFrame
+    report: dict
+    group_name: str
+    folder: Path  # the store
+    skipped: int
+
+
+def merge_rows(plan: Plan, prepared: PreparedArray) -> PlannedRows:
+    """Match the plan's rows with their store rows; a row whose file was skipped is left out."""
+    rows = prepared.index.copy()
+    rows["row"] = np.arange(len(rows))
+    table = plan.table.merge(rows, on="path", how="inner", validate="many_to_one")
+    return PlannedRows(table, plan.report, plan.group_name, prepared.folder, len(prepared.skipped))
+
+
+def _files(cache_dir: Path, key: str) -> tuple[Path, Path]:
+    folder = Path(cache_dir) / "plans"
+    return folder / f"{key}.parquet", folder / f"{key}.json"
+
+
+def save_planned(cache_dir: Path, key: str, planned: PlannedRows) -> None:
+    table_file, meta_file = _files(cache_dir, key)
+    atomic_write_bytes(table_file, lambda p: planned.table.to_parquet(p, index=False))
+    meta = {"report": planned.report, "group_name": planned.group_name, "store": str(planned.folder),
+            "skipped": planned.skipped}
+    atomic_write_bytes(meta_file, lambda p: p.write_text(json.dumps(meta, default=int)))
+
+
+def load_planned(cache_dir: Path, key: str) -> PlannedRows | None:
+    """The saved rows of `key`, or None when there are none (or their store is gone)."""
+    table_file, meta_file = _files(cache_dir, key)
+    if not meta_file.exists():
+        return None
+    meta = json.loads(meta_file.read_text())
+    if not (Path(meta["store"]) / "store.json").exists():
+        return None
+    # pyarrow shares one Python string among equal values (speaker ids, labels, splits); the paths,
+    # all distinct, stay in one Arrow buffer instead of a Python string per row
+    table = pd.read_parquet(table_file)
+    table["path"] = table["path"].astype("string[pyarrow]")
+    return PlannedRows(table, meta["report"], meta["group_name"], Path(meta["store"]), meta["skipped"])
