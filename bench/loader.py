@@ -1,5 +1,6 @@
-"""The loader alone: clips/s and images/s delivered to the device, per-item reads vs one read per batch,
-0-2 workers, beside the default voice CNN's training throughput (the model-only ceiling) on that device.
+"""The loader alone: clips/s and images/s delivered to the device, per-item reads vs one read per batch
+(of a memory-mapped .npy array, and of the store's chunk files as training reads them), 0-2 workers,
+beside the default voice CNN's training throughput (the model-only ceiling) on that device.
 
     uv run python bench/loader.py                      # 4096 clips, 2048 images, batch 64
     uv run python bench/loader.py --rows 512 --steps 2  # a quick look
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
 from voxray.data.dataset import ArrayDataset, as_batch
+from voxray.data.store import prepare_store
 
 from common import compose_model, load_line, parser, sync
 from record import append_results  # the script's folder is on sys.path
@@ -29,16 +33,26 @@ class PerItem(ArrayDataset):
     __getitems__ = None  # the DataLoader then calls __getitem__ once per example
 
 
-def dataset(folder: Path, rows: int, shape: tuple[int, ...], dtype: str, batched: bool) -> ArrayDataset:
-    """A memory-mapped cache like the prepared one, (rows, *shape), random content."""
+def _row_of(path: str, array: Path) -> np.ndarray:
+    """The store's loader here: row i of the .npy array for the input named "i"."""
+    return np.array(np.load(array, mmap_mode="r")[int(path)])
+
+
+def dataset(folder: Path, rows: int, shape: tuple[int, ...], dtype: str, kind: str) -> ArrayDataset:
+    """`rows` random rows of `shape`: a memory-mapped .npy array ("per item", "batch"), or the same
+    rows in a store ("store"), read as training reads it."""
     path = folder / f"{dtype}-{rows}.npy"
     if not path.exists():
         array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(rows, *shape))
         array[:] = np.random.default_rng(0).integers(0, 127, size=(rows, *shape), dtype=dtype)
         array.flush()
     data = np.load(path, mmap_mode="r")
-    kind = ArrayDataset if batched else PerItem
-    return kind(data, np.arange(rows), np.zeros(rows, dtype=np.int64), np.zeros(rows).astype(str))
+    if kind == "store":
+        names = pd.DataFrame({"path": [str(i) for i in range(rows)]})
+        data = prepare_store(names, partial(_row_of, array=path), shape, dtype, folder / f"store-{dtype}-{rows}",
+                             num_workers=0, desc="store").data
+    dataset_class = PerItem if kind == "per item" else ArrayDataset
+    return dataset_class(data, np.arange(rows), np.zeros(rows, dtype=np.int64), np.zeros(rows).astype(str))
 
 
 def delivered_per_s(ds: ArrayDataset, batched: bool, workers: int, batch: int, device: torch.device) -> float:
@@ -87,23 +101,25 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10, help="training steps timed for the model ceiling")
     args = p.parse_args()
     device = torch.device(args.device)
-    lines = [f"| data | workers | per item → {device.type} (/s) | one read per batch → {device.type} (/s) | ratio |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [f"| data | workers | .npy per item → {device.type} (/s) | .npy one read per batch (/s) | "
+             "store one read per batch (/s) | batch / item | store / .npy |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     best_clips = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for name, rows, shape, dtype in (("3-s clips int16", args.rows, (48000,), "int16"),
                                          ("256-px images uint8", args.rows // 2, (256, 256), "uint8")):
             for workers in args.workers:
-                rates = [delivered_per_s(dataset(Path(tmp), rows, shape, dtype, batched), batched, workers, args.batch,
-                                         device)
-                         for batched in (False, True)]
+                rates = [delivered_per_s(dataset(Path(tmp), rows, shape, dtype, kind), kind != "per item", workers,
+                                         args.batch, device)
+                         for kind in ("per item", "batch", "store")]
                 if dtype == "int16":
-                    best_clips = max(best_clips, rates[1])
-                lines.append(f"| {name} | {workers} | {rates[0]:,.0f} | {rates[1]:,.0f} | {rates[1] / rates[0]:.1f}x |")
+                    best_clips = max(best_clips, rates[2])
+                lines.append(f"| {name} | {workers} | {rates[0]:,.0f} | {rates[1]:,.0f} | {rates[2]:,.0f} | "
+                             f"{rates[1] / rates[0]:.1f}x | {rates[2] / rates[1]:.2f} |")
     ceiling = model_ceiling(args.steps, args.batch, device)
     lines.append("")
     lines.append(f"Default voice CNN, one training step on ready tensors (the ceiling): {ceiling:,.1f} clips/s; "
-                 f"the batched loader delivers {best_clips / ceiling:,.0f}x that; {load_line()}.")
+                 f"the store's batched loader delivers {best_clips / ceiling:,.0f}x that; {load_line()}.")
     table = "\n".join(lines)
     print(table)
     append_results("Loader alone", table, args.results, f"numpy {np.__version__}")

@@ -72,11 +72,15 @@ class ChunkRows:
                              "written for another shape or by another litdata format")
 
     def _chunk(self, c: int) -> np.ndarray:
-        """Chunk `c` as a (n, 4 + row_bytes) uint8 memmap of its items."""
+        """Chunk `c`'s rows, (n, *row_shape) of `dtype`: a strided view of the mapped file that
+        steps over each item's length prefix (numpy's fancy indexing copies such rows quickly)."""
         if c not in self._maps:
             n = int(self.chunks[c]["chunk_size"])
-            self._maps[c] = np.memmap(self._path(c), dtype=np.uint8, mode="r", offset=4 * (n + 2),
-                                      shape=(n, ITEM_PREFIX + self.row_bytes))
+            stride = ITEM_PREFIX + self.row_bytes
+            items = np.memmap(self._path(c), dtype=np.uint8, mode="r", offset=4 * (n + 2), shape=(n * stride,))
+            flat = np.ndarray((n, self.row_bytes // self.dtype.itemsize), dtype=self.dtype, buffer=items,
+                              offset=ITEM_PREFIX, strides=(stride, self.dtype.itemsize))
+            self._maps[c] = flat.reshape(n, *self.row_shape)
         return self._maps[c]
 
     def __getitem__(self, index: int | np.integer | np.ndarray | list | slice | tuple) -> np.ndarray:
@@ -91,10 +95,12 @@ class ChunkRows:
         if len(rows) and (rows.min() < -len(self) or rows.max() >= len(self)):
             raise IndexError(f"row index out of range for a store of {len(self)} rows")
         rows = np.where(rows < 0, rows + len(self), rows)
-        out = np.empty((len(rows), self.row_bytes), dtype=np.uint8)
         which = np.searchsorted(self.starts, rows, side="right") - 1
+        if len(rows) and which[0] == which[-1] and (which == which[0]).all():  # one chunk: one copy
+            batch = self._chunk(int(which[0]))[rows - self.starts[which[0]]]
+            return batch[0] if single else batch
+        out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
         for c in np.unique(which):
             picked = which == c
-            out[picked] = self._chunk(int(c))[rows[picked] - self.starts[c], ITEM_PREFIX:]
-        batch = out.view(self.dtype).reshape(len(rows), *self.row_shape)
-        return batch[0] if single else batch
+            out[picked] = self._chunk(int(c))[rows[picked] - self.starts[c]]
+        return out[0] if single else out
