@@ -12,6 +12,8 @@ from litdata import StreamingDataset
 
 import voxray.data.store.parts as parts
 from tests.helpers.prepare import LENGTH, prepare, wave_row, write_clips
+from voxray.data.dataset import ArrayDataset, as_batch
+from voxray.data.samplers import EpochLoader, EpochShuffle
 from voxray.data.store import ShardError, complete, open_store
 from voxray.errors import UserError
 
@@ -85,3 +87,21 @@ def test_completing_a_store_with_a_missing_part_names_it(tmp_path: Path) -> None
     with pytest.raises(UserError, match=r"lacks part 1 \(00001.parquet is missing\)"):
         complete(tmp_path / "store")
     assert prepare(table, tmp_path / "store", task=(1, 3)) is not None, "the last task completes it"
+
+
+def test_training_batches_from_the_store_equal_those_from_a_memmapped_array(store, tmp_path: Path) -> None:
+    rows = open_store(store[1]).data
+    np.save(tmp_path / "data.npy", rows[:])  # the earlier layout: one .npy array of the same rows
+    memmap = np.load(tmp_path / "data.npy", mmap_mode="r")
+    picked = np.array([3, 17, 0, 9, 12, 5, 1, 14, 8, 2])
+    labels, groups = np.arange(10) % 2, np.arange(10).astype(str)
+
+    def batches(data) -> list:
+        loader = EpochLoader(ArrayDataset(data, picked, labels, groups), batch_size=4, collate_fn=as_batch,
+                             sampler=EpochShuffle(10, seed=3))
+        loader.sampler.set_epoch(2)
+        return [[t.numpy() for t in batch] for batch in loader]
+
+    for a, b in zip(batches(rows), batches(memmap), strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)

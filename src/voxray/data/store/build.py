@@ -28,7 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from voxray.data.cache import PreparedArray, atomic_write_bytes, available_cpus, check_skips, exit_with
-from voxray.data.store.parts import part_index, prepare_part, remove_dead_leftovers, result_table
+from voxray.data.store.parts import part_index, prepare_parts, remove_dead_leftovers, result_table
 from voxray.data.store.rows import ChunkRows, ShardError
 from voxray.errors import UserError
 
@@ -124,13 +124,11 @@ def _prepare_parts(slices: dict[int, list[str]], load: Callable, shape: tuple[in
             rate.advance(n)
 
         if workers == 0:
-            for k, paths in slices.items():
-                prepare_part(k, paths, load, shape, dtype, folder, None, advance)
+            prepare_parts(slices, load, shape, dtype, folder, None, advance)
             return
         with ProcessPoolExecutor(workers, initializer=exit_with, initargs=(os.getpid(),)) as pool:
             try:
-                for k, paths in slices.items():
-                    prepare_part(k, paths, load, shape, dtype, folder, pool, advance)
+                prepare_parts(slices, load, shape, dtype, folder, pool, advance, window=2 * workers)
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # stop now rather than finish the queue
                 raise

@@ -14,8 +14,9 @@ import json
 import os
 import shutil
 import socket
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from litdata.streaming.writer import BinaryWriter
 from voxray.data.cache import SkipFile, atomic_write_bytes, owner_tag
 
 CHUNK_BYTES = 64_000_000  # per chunk file: litdata's advice for streaming from object storage
-FILES_PER_TASK = 128  # files a pool worker prepares per task: small enough to keep every core busy
+FILES_PER_TASK = 32  # files a pool worker prepares per task: small enough to keep every core busy
 
 
 class _PartWriter(BinaryWriter):
@@ -81,52 +82,86 @@ def _stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _results(load: Callable, paths: Sequence[str], shape: tuple[int, ...], dtype: str,
-             pool: Executor | None) -> Iterator[tuple[list[np.ndarray], list[dict]]]:
-    """`load_files` over tasks of FILES_PER_TASK paths, in order; on the pool when one is given."""
-    tasks = [paths[i : i + FILES_PER_TASK] for i in range(0, len(paths), FILES_PER_TASK)]
+def _results(load: Callable, tasks: list[tuple[int, list[str]]], shape: tuple[int, ...], dtype: str,
+             pool: Executor | None, window: int) -> Iterator[tuple[int, list[np.ndarray], list[dict]]]:
+    """`load_files` over (part, paths) tasks, in order, as (part, rows, records); on the pool when one
+    is given, with at most `window` tasks in flight, so that no worker idles while a part is written
+    and no more results wait in memory than the workers can have made."""
     if pool is None:
-        yield from (load_files(load, t, shape, dtype) for t in tasks)
+        yield from ((k, *load_files(load, paths, shape, dtype)) for k, paths in tasks)
         return
-    futures = [pool.submit(load_files, load, t, shape, dtype) for t in tasks]
+    pending: deque[tuple[int, Future]] = deque()
+    todo = iter(tasks)
     try:
-        for fut in futures:
-            yield fut.result()
+        for k, paths in todo:
+            pending.append((k, pool.submit(load_files, load, paths, shape, dtype)))
+            if len(pending) >= window:
+                break
+        while pending:
+            k, fut = pending.popleft()
+            result = fut.result()
+            for k_next, paths in todo:
+                pending.append((k_next, pool.submit(load_files, load, paths, shape, dtype)))
+                break
+            yield (k, *result)
     except BaseException:
-        for fut in futures:
+        for _, fut in pending:
             fut.cancel()
         raise
 
 
-def prepare_part(
-    part: int, paths: Sequence[str], load: Callable, shape: tuple[int, ...], dtype: str, folder: Path,
-    pool: Executor | None, advance: Callable[[int], None],
+def prepare_parts(
+    slices: dict[int, list[str]], load: Callable, shape: tuple[int, ...], dtype: str, folder: Path,
+    pool: Executor | None, advance: Callable[[int], None], window: int = 1,
 ) -> None:
-    """Prepare part `part` (its `paths`, in order) into `folder`; `advance(n)` after every n files."""
-    tmp = folder / f".part-{part:05d}{owner_tag()}"
-    shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover (a retried part)
-    writer, records, kept = _PartWriter(tmp, part), [], 0
-    for rows, recs in _results(load, paths, shape, dtype, pool):
+    """Prepare each part `k` of `slices` (its paths, in order) into `folder`, writing a part as soon
+    as its last file is prepared; `advance(n)` after every n files."""
+    tasks = [(k, paths[i : i + FILES_PER_TASK]) for k, paths in slices.items()
+             for i in range(0, len(paths), FILES_PER_TASK)]
+    left = {k: len(paths) for k, paths in slices.items()}
+    parts: dict[int, _Part] = {}
+    for k, rows, records in _results(load, tasks, shape, dtype, pool, window):
+        part = parts.setdefault(k, _Part(k, folder))
+        part.add(rows, records)
+        advance(len(records))
+        left[k] -= len(records)
+        if not left[k]:
+            parts.pop(k).finish()
+
+
+class _Part:
+    """One part being written: its chunk writer in a temporary folder of this process, its records."""
+
+    def __init__(self, part: int, folder: Path) -> None:
+        self.part, self.folder = part, folder
+        self.tmp = folder / f".part-{part:05d}{owner_tag()}"
+        shutil.rmtree(self.tmp, ignore_errors=True)  # this process's own leftover (a retried part)
+        self.writer, self.records, self.kept = _PartWriter(self.tmp, part), [], 0
+
+    def add(self, rows: list[np.ndarray], records: list[dict]) -> None:
         for row in rows:
-            writer[kept] = row
-            kept += 1
-        records += recs
-        advance(len(recs))
-    writer.done()
-    index = {"chunks": [], "config": None}
-    if (tmp / f"{part}.index.json").exists():
-        index = json.loads((tmp / f"{part}.index.json").read_text())
-    for chunk in index["chunks"]:
-        os.replace(tmp / chunk["filename"], folder / chunk["filename"])
-    atomic_write_bytes(part_index(folder, part), lambda p: p.write_text(json.dumps(index, sort_keys=True)))
-    table = pd.DataFrame.from_records(records)
-    for column in table.columns.difference(["path", "reason", "size", "mtime_ns"]):
-        table[column] = pd.array([r.get(column) for r in records])  # nullable: ints stay ints beside skips
-    kept = (table["reason"] == "").to_numpy()
-    table.insert(1, "position", np.where(kept, np.cumsum(kept) - 1, -1))
-    table.insert(1, "part", part)
-    atomic_write_bytes(result_table(folder, part), lambda p: table.to_parquet(p, index=False))
-    shutil.rmtree(tmp, ignore_errors=True)
+            self.writer[self.kept] = row
+            self.kept += 1
+        self.records += records
+
+    def finish(self) -> None:
+        """Move the chunk files into the store, then write the part's index and, last, its table."""
+        part, folder, tmp, records = self.part, self.folder, self.tmp, self.records
+        self.writer.done()
+        index = {"chunks": [], "config": None}
+        if (tmp / f"{part}.index.json").exists():
+            index = json.loads((tmp / f"{part}.index.json").read_text())
+        for chunk in index["chunks"]:
+            os.replace(tmp / chunk["filename"], folder / chunk["filename"])
+        atomic_write_bytes(part_index(folder, part), lambda p: p.write_text(json.dumps(index, sort_keys=True)))
+        table = pd.DataFrame.from_records(records)
+        for column in table.columns.difference(["path", "reason", "size", "mtime_ns"]):
+            table[column] = pd.array([r.get(column) for r in records])  # nullable: ints stay ints beside skips
+        kept = (table["reason"] == "").to_numpy()
+        table.insert(1, "position", np.where(kept, np.cumsum(kept) - 1, -1))
+        table.insert(1, "part", part)
+        atomic_write_bytes(result_table(folder, part), lambda p: table.to_parquet(p, index=False))
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def remove_dead_leftovers(folder: Path) -> None:
