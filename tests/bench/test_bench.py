@@ -113,3 +113,33 @@ def test_preparation_benchmark_times_voice_and_xray(tmp_path: Path, monkeypatch:
     from record import machine  # bench/ is on sys.path while run_bench runs
 
     assert "## Preparation — " in results and machine() in results.splitlines()[1]  # the CPU model
+
+
+def test_scale_benchmark_measures_each_side_in_its_own_process(tmp_path: Path) -> None:
+    results = tmp_path / "results.md"
+    done = subprocess.run([sys.executable, str(BENCH / "scale.py"), "--sizes", "300", "--measure", "(a) read",
+                           "--baseline-src", str(ROOT / "src"), "--results", str(results)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in done.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| ---")]
+    assert rows[0][:6] == ["rows", "speakers", "measurement", "today (s)", "new (s)", "today/new"]
+    (size, speakers, name, today, new, ratio, rss_today, rss_new, rss_ratio), = rows[1:]
+    assert (size, name) == ("300", "(a) read") and int(speakers) > 10
+    assert_ratio(ratio, today, new)
+    assert_ratio(rss_ratio, rss_today.split()[0], rss_new.split()[0])
+    assert "## Release scale" in results.read_text()
+
+
+def test_scale_benchmark_writes_a_release_in_either_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxray.data.voice.commonvoice import read_common_voice
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    from scale import write_release
+
+    for layout in ("validated", "splits"):
+        speakers = write_release(tmp_path / layout, 1000, layout)
+        table = read_common_voice(tmp_path / layout)
+        assert len(table) == 1000 and table["client_id"].nunique() == speakers
+        assert table.groupby("client_id")["split"].nunique().max() == 1
+    assert set(table["split"]) == {"train", "val", "test"} and 0.1 < (table["age"] == "").mean() < 0.5

@@ -2,7 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxray.data.splits import check_group_disjoint, group_split
+from tests.helpers.tables import AGE_CLASSES, AGE_MAP, GENDER_CLASSES, GENDER_MAP, fingerprint, label_table, raw_table
+from voxray.data.splits import check_group_disjoint, first_label_split, group_split
+from voxray.data.voice.commonvoice import apply_label_maps
 from voxray.errors import UserError
 
 
@@ -96,3 +98,45 @@ def test_a_class_of_three_speakers_has_one_in_each_part() -> None:
     groups = pd.Series([f"f{i // 3}" for i in range(9)] + [f"m{i // 3}" for i in range(60)])
     split = group_split(labels, groups, 0.15, 0.15, seed=0)
     assert split[labels == 0].value_counts().to_dict() == {"train": 3, "val": 3, "test": 3}
+
+
+# The exact split of seeded random tables (long-tailed speakers, ties in majority labels, twelve
+# classes whose names sort differently as text, a class of a few speakers), pinned so that a faster
+# implementation must reproduce every row's part: (table arguments, val, test, seed) -> fingerprint.
+PINNED_SPLITS = {
+    "ints": (dict(seed=0), 0.15, 0.15, 0, "0aa9246941d7922f"),
+    "twelve classes": (dict(seed=1, n_classes=12, mixed=0.3), 0.1, 0.2, 5, "97e6b3ff56767921"),
+    "text labels, no test": (dict(seed=2, text_labels=True), 0.15, 0.0, 3, "306df55cbaa02dd0"),
+    "few speakers a class": (dict(seed=3, n_speakers=40, n_classes=6, mixed=0.5), 0.3, 0.3, 1, "0897192a9af6ba57"),
+    "many speakers": (dict(seed=4, n_speakers=2000, n_classes=5, mixed=0.3), 0.15, 0.15, 7, "7a96b1c1dccd49bc"),
+}
+
+
+@pytest.mark.parametrize("case", PINNED_SPLITS)
+def test_split_of_random_tables_is_pinned(case: str) -> None:
+    table_args, val, test, seed, pinned = PINNED_SPLITS[case]
+    table = label_table(**table_args)
+    assert fingerprint(group_split(table["label"], table["group"], val, test, seed)) == pinned
+
+
+PINNED_JOINT_SPLITS = {"all rows": (slice(None), "6b92b0880cd3831e"),
+                       "every third row": (slice(None, None, 3), "821f4e889ec850ca")}
+
+
+@pytest.mark.parametrize("case", PINNED_JOINT_SPLITS)
+def test_joint_split_of_a_random_table_is_pinned(case: str) -> None:
+    rows, pinned = PINNED_JOINT_SPLITS[case]
+    table, _ = apply_label_maps(raw_table(5), {"age": (AGE_MAP, AGE_CLASSES), "gender": (GENDER_MAP, GENDER_CLASSES)})
+    table = table.iloc[rows]
+    split = first_label_split(table[["label/age", "label/gender"]], table["client_id"], 0.15, 0.15, 2)
+    assert fingerprint(split) == pinned
+
+
+def test_leak_message_is_pinned() -> None:
+    """Seven leaked speakers: the first five named in sorted order; a blank split is no part."""
+    groups = pd.Series([f"s{i}" for i in (9, 3, 11, 5, 7, 1, 2, 0, 3, 11, 5, 7, 1, 2, 9, 4, 4)])
+    splits = pd.Series(["train"] * 8 + ["val"] * 4 + ["test"] * 3 + ["val", None])
+    with pytest.raises(UserError) as error:
+        check_group_disjoint(splits, groups)
+    assert str(error.value).startswith("7 speaker(s) appear in more than one split (s1, s11, s2, s3, s5 ...)")
+    check_group_disjoint(splits.iloc[:8], groups.iloc[:8])

@@ -218,12 +218,12 @@ class ArrayDataModule(L.LightningDataModule):
     def class_counts(self, split: str = "train") -> np.ndarray | dict[str, np.ndarray]:
         """Rows per class in a split, (k,), or per task {task: (k_task,)} over the rows carrying
         that task's label; the class weights of the loss come from these."""
-        part = self.table[self.table["split"] == split]
+        rows = self.table["split"] == split  # only the label columns are taken, not the whole rows
         if not self.tasks:
-            return np.bincount(part["label"].to_numpy(), minlength=len(self.classes))
+            return np.bincount(self.table.loc[rows, "label"].to_numpy(), minlength=len(self.classes))
         counts = {}
         for task, classes in self.classes.items():
-            labels = part[f"label/{task}"].to_numpy()
+            labels = self.table.loc[rows, f"label/{task}"].to_numpy()
             counts[task] = np.bincount(labels[labels >= 0], minlength=len(classes))
         return counts
 
@@ -242,8 +242,10 @@ class ArrayDataModule(L.LightningDataModule):
             },
         }
         if self.tasks:  # per task, over the rows that carry its label; "per_class" holds the combinations
-            report["per_class_of_task"] = {t: per_class(table[table[f"label/{t}"] >= 0], f"label_name/{t}")
-                                           for t in self.tasks}
+            report["per_class_of_task"] = {
+                t: per_class(table.loc[table[f"label/{t}"] >= 0, ["split", f"label_name/{t}"]], f"label_name/{t}")
+                for t in self.tasks
+            }
         report.update(groups_report(table, self.tasks, plan.group_name))
         capped = ""
         if self.max_clips_per_speaker is not None:

@@ -8,6 +8,8 @@ import pandas as pd
 from voxray.errors import UserError
 
 SPLITS = ("train", "val", "test")
+_DEALT = ("test", "val")  # the held-out parts, in the order groups are dealt to them
+_PARTS = pd.array(["train", *_DEALT], dtype="str")  # part index -> name, the text dtype a column of names has
 
 
 def group_split(
@@ -22,7 +24,8 @@ def group_split(
     room kept for the places still open; places that no group fits take the smallest groups left;
     the others go to train. So a speaker with more clips than a part's whole share stays in
     training, and the speaker-level scores of each class rest on its share of speakers, not on the
-    one or two who recorded most. Deterministic given the seed and the rows (order-independent).
+    one or two who recorded most. Deterministic given the seed and the rows; independent of their
+    order, except that a group whose labels tie takes the one among them that comes first.
 
     Args:
         labels: class of each row.
@@ -33,52 +36,102 @@ def group_split(
     Returns:
         a Series of split names aligned with `labels`.
     """
+    fractions = _fractions(val_fraction, test_fraction)
+    codes, names = pd.factorize(groups.astype(str), sort=True)  # groups numbered in name order
+    if (codes < 0).any():
+        raise ValueError("every row needs a group id; some are missing (NaN)")
+    label, classes = pd.factorize(labels)
+    part = _split_groups(codes, label, classes, len(names), fractions, seed)
+    split = _PARTS.take(part[codes]) if len(codes) else np.array([], dtype=object)  # no rows: no text inferred
+    return pd.Series(split, index=labels.index, name="split")
+
+
+def _fractions(val_fraction: float, test_fraction: float) -> list[float]:
+    """The held-out fractions in dealing order (`_DEALT`), checked."""
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError(
             f"fractions must be in [0, 1) with val+test < 1, got val={val_fraction} test={test_fraction}"
         )
-    frame = pd.DataFrame({"label": labels.to_numpy(), "group": groups.astype(str).to_numpy()})
-    sizes = frame.groupby("group").size()
-    majority = frame.groupby("group")["label"].agg(lambda s: s.value_counts().index[0])
+    return [test_fraction, val_fraction]
+
+
+def _split_groups(
+    group: np.ndarray, label: np.ndarray, classes: pd.Index | np.ndarray, n_groups: int,
+    fractions: list[float], seed: int,
+) -> np.ndarray:
+    """Each group's part (an index into `_PARTS`; -1 for a group without rows), as `group_split`
+    describes, from each row's group (numbered in name order; -1: the row takes no part) and label
+    (an index into `classes`; -1: none)."""
+    sizes = np.bincount(group[group >= 0], minlength=n_groups)
+    majority = _majority(group, label, n_groups)
+    if ((majority < 0) & (sizes > 0)).any():
+        raise ValueError("every group needs a labelled row; some have none (NaN labels)")
+    part = np.full(n_groups, -1, dtype=np.int8)
     rng = np.random.default_rng(seed)
-    part_of: dict[str, str] = {}
-    for label in sorted(majority.unique(), key=str):
-        members = sorted(majority.index[majority == label])
-        members = [members[i] for i in rng.permutation(len(members))]
-        part_of.update(_deal(sizes[members], {"test": test_fraction, "val": val_fraction}))
-    return pd.Series([part_of[g] for g in frame["group"]], index=labels.index, name="split")
+    # the classes in the order of their names as text (class 10 before class 2), one shuffle each
+    for c in sorted(np.unique(majority[majority >= 0]), key=lambda c: str(classes[c])):
+        members = np.flatnonzero(majority == c)  # in name order
+        members = members[rng.permutation(len(members))]
+        part[members] = _deal(sizes[members], fractions)
+    return part
 
 
-def _deal(sizes: pd.Series, fractions: dict[str, float]) -> dict[str, str]:
-    """One class's groups (rows per group, in dealing order) -> part, as `group_split` describes."""
+def _majority(group: np.ndarray, label: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each group's most frequent label (-1: no labelled row); a tie goes to the label that comes
+    first in the group's rows, as `Series.value_counts` orders them."""
+    majority = np.full(n_groups, -1, dtype=np.int64)
+    rows = np.flatnonzero((group >= 0) & (label >= 0))
+    if len(rows) == 0:
+        return majority
+    n_labels = int(label.max()) + 1
+    pairs = group[rows].astype(np.int64) * n_labels + label[rows]
+    pairs, first, count = np.unique(pairs, return_index=True, return_counts=True)  # first row of each pair
+    group_of, label_of = pairs // n_labels, pairs % n_labels
+    best = np.lexsort((first, -count, group_of))  # by group; the most rows, then the earliest, first
+    best = best[np.r_[True, group_of[best][1:] != group_of[best][:-1]]]
+    majority[group_of[best]] = label_of[best]
+    return majority
+
+
+def _deal(sizes: np.ndarray, fractions: list[float]) -> np.ndarray:
+    """One class's groups (rows per group, in dealing order) -> part (0 train, then 1, 2, ... for
+    `fractions` in `_DEALT` order), as `group_split` describes."""
     n, total, smallest = len(sizes), int(sizes.sum()), int(sizes.min())
     # each part's share of the groups, one at least where three or more let train keep one
-    places = {p: max(int(np.floor(f * n + 0.5)), int(f > 0 and n >= 3)) for p, f in fractions.items()}
-    while sum(places.values()) > n - 1 and any(places.values()):
-        places[max(places, key=places.get)] -= 1
-    budget = {p: f * total for p, f in fractions.items()}
-    filled, taken = dict.fromkeys(fractions, 0), dict.fromkeys(fractions, 0)
-    part_of = dict.fromkeys(sizes.index, "train")
-    for group, size in sizes.items():
-        for p in fractions:
+    places = [max(int(np.floor(f * n + 0.5)), int(f > 0 and n >= 3)) for f in fractions]
+    while sum(places) > n - 1 and any(places):
+        places[places.index(max(places))] -= 1  # the first of the largest
+    budget = [f * total for f in fractions]
+    filled, taken = [0] * len(places), [0] * len(places)
+    part = np.zeros(n, dtype=np.int8)
+    # Sequential: whether a group fits depends on the groups dealt before it. Plain ints, and it
+    # stops once every part has its places (the rest stay in train).
+    for i, size in enumerate(sizes.tolist()):
+        if taken == places:
+            break
+        for p, room in enumerate(budget):
             left = places[p] - taken[p] - 1  # places still open after this group's
-            if left >= 0 and filled[p] + size + left * smallest <= budget[p]:
-                part_of[group] = p
-                filled[p] += int(size)
+            if left >= 0 and filled[p] + size + left * smallest <= room:
+                part[i] = p + 1
+                filled[p] += size
                 taken[p] += 1
                 break
-    for p in fractions:  # places no group fitted (classes of few, large groups): the smallest left
-        train = sizes[[part_of[g] == "train" for g in sizes.index]]
-        for group in train.sort_values(kind="stable").index[: places[p] - taken[p]]:
-            part_of[group] = p
-    return part_of
+    for p, want in enumerate(places):  # places no group fitted (classes of few, large groups): the smallest left
+        if want > taken[p]:
+            train = np.flatnonzero(part == 0)
+            part[train[np.argsort(sizes[train], kind="stable")[: want - taken[p]]]] = p + 1
+    return part
 
 
 def check_group_disjoint(splits: pd.Series, groups: pd.Series, what: str = "speaker") -> None:
     """Raise a UserError naming the groups that appear in more than one split."""
-    parts = pd.DataFrame({"split": splits.to_numpy(), "group": groups.astype(str).to_numpy()})
-    n_parts = parts.groupby("group")["split"].nunique()
-    leaked = n_parts[n_parts > 1].index.tolist()
+    codes, names = pd.factorize(groups.astype(str), sort=True)
+    parts, _ = pd.factorize(splits)  # -1: no split
+    rows = (codes >= 0) & (parts >= 0)
+    n_splits = max(int(parts.max(initial=0)) + 1, 1)
+    pairs = np.unique(codes[rows].astype(np.int64) * n_splits + parts[rows])  # each (group, split) once
+    n_parts = np.bincount(pairs // n_splits, minlength=len(names))
+    leaked = names[n_parts > 1].tolist()
     if leaked:
         shown = ", ".join(leaked[:5]) + (" ..." if len(leaked) > 5 else "")
         raise UserError(
@@ -99,15 +152,25 @@ def first_label_split(
 
     Args:
         labels: one column per task, in order, of class indices with -1 where a row lacks one.
-        groups, val_fraction, test_fraction, seed: as for `group_split`.
+        groups, val_fraction, test_fraction, seed: as for `group_split` (rows in the order of `labels`).
     Returns:
-        a Series of split names aligned with `labels`.
+        a Series of split names aligned with `groups` (NaN for a group no task labels).
     """
-    groups = groups.astype(str)
-    part_of: dict[str, str] = {}
+    codes, names = pd.factorize(groups.astype(str), sort=True)
+    if (codes < 0).any():
+        raise ValueError("every row needs a group id; some are missing (NaN)")
+    part = np.full(len(names), -1, dtype=np.int8)  # -1: no part yet
     for task in labels.columns:
-        rows = (labels[task] >= 0) & ~groups.isin(list(part_of))
+        values = labels[task].to_numpy()
+        rows = (values >= 0) & (part[codes] < 0)  # labelled rows of groups not split yet
         if rows.any():
-            split = group_split(labels.loc[rows, task], groups[rows], val_fraction, test_fraction, seed)
-            part_of.update(zip(groups[rows], split))
-    return groups.map(part_of).rename("split")
+            codes_here, classes = pd.factorize(values[rows])
+            label = np.full(len(values), -1)
+            label[rows] = codes_here
+            dealt = _split_groups(np.where(rows, codes, -1), label, classes, len(names),
+                                  _fractions(val_fraction, test_fraction), seed)
+            part = np.where(dealt >= 0, dealt, part)
+    split = _PARTS.take(part[codes], allow_fill=True)  # -1: NaN
+    if len(split) and (part < 0).all():
+        split = np.full(len(split), np.nan)  # no group has a part: a float column, as a lookup of none gives
+    return pd.Series(split, index=groups.index, name="split")

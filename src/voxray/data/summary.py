@@ -49,7 +49,8 @@ def groups_report(table: pd.DataFrame, tasks: list[str] | None, name: str) -> di
     if not tasks:
         counts = groups_per_class(table, "label_name")
     else:
-        by_task = {t: groups_per_class(table[table[f"label/{t}"] >= 0], f"label_name/{t}") for t in tasks}
+        by_task = {t: groups_per_class(table.loc[table[f"label/{t}"] >= 0, ["split", "group", f"label_name/{t}"]],
+                                       f"label_name/{t}") for t in tasks}
         counts = {s: {f"{t}/{c}": n for t in tasks for c, n in by_task[t][s].items()} for s in SPLITS}
     warning = few_groups(counts, name)
     return {f"{name}s_per_class": counts, **({f"few_{name}s": warning} if warning else {})}
@@ -76,8 +77,10 @@ def group_sizes(groups: pd.Series, name: str) -> dict:
 def group_check(groups: pd.Series, name: str) -> str:
     """What the {name}-disjointness check of this table can show: "vacuous: ..." when every file is
     its own group (no speaker / patient ids in the data), so no split could ever fail it."""
-    if groups.duplicated().any():
-        return f"meaningful: {groups.nunique()} {name}s, {(groups.value_counts() > 1).sum()} with several files"
+    counts = groups.value_counts(dropna=False)  # one pass; a missing id counts as a file, not a group
+    if (counts > 1).any():
+        named = counts[counts.index.notna()]
+        return f"meaningful: {len(named)} {name}s, {(named > 1).sum()} with several files"
     return (
         f"vacuous: every file is its own {name} group (as when the data has no {name} ids: the Kaggle "
         f"Common Voice copy, COVID-19 Radiography), so one {name}'s files can sit in train and test "

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from voxray.data.paths import inside
@@ -192,13 +193,12 @@ def apply_label_map(
     unknown = sorted(set(label_map.values()) - set(classes))
     if unknown:
         raise ValueError(f"label_map targets {unknown} are not among classes {list(classes)}")
-    mapped = table[column].map(lambda raw: label_map.get(raw))
+    mapped, label = _map_labels(table[column], label_map, classes)
     keep = mapped.notna()
-    excluded = Counter(raw if raw else "blank" for raw in table.loc[~keep, column])
     out = table[keep].copy()
     out["label_name"] = mapped[keep]
-    out["label"] = out["label_name"].map({c: i for i, c in enumerate(classes)}).astype(int)
-    report = {"kept": int(keep.sum()), "excluded": dict(sorted(excluded.items()))}
+    out["label"] = label[keep.to_numpy()]
+    report = {"kept": int(keep.sum()), "excluded": _counts(table.loc[~keep, [column]])}
     return out.reset_index(drop=True), report
 
 
@@ -223,24 +223,60 @@ def apply_label_maps(
         unknown = sorted(set(label_map.values()) - set(classes))
         if unknown:
             raise ValueError(f"label_map targets {unknown} of {task} are not among classes {list(classes)}")
-        mapped[task] = table[task].map(lambda raw, m=label_map: m.get(raw))
-    keep = pd.concat([m.notna() for m in mapped.values()], axis=1).any(axis=1)
-
-    def raw_labels(rows: pd.DataFrame, task: str) -> pd.Series:
-        return rows[task].where(rows[task] != "", "blank")
-
-    dropped = table[~keep]
-    reasons = [", ".join(f"{t}={v}" for t, v in zip(maps, values))
-               for values in zip(*(raw_labels(dropped, t) for t in maps))]
+        mapped[task] = _map_labels(table[task], label_map, classes)
+    keep = pd.concat([names.notna() for names, _ in mapped.values()], axis=1).any(axis=1)
+    rows = keep.to_numpy()
     out = table[keep].copy()
-    report: dict = {"kept": int(keep.sum()), "excluded": dict(sorted(Counter(reasons).items())),
+    report: dict = {"kept": int(keep.sum()), "excluded": _counts(table.loc[~keep, list(maps)], named=True),
                     "labelled": {}, "missing": {}}
-    for task, (_, classes) in maps.items():
-        names = mapped[task][keep]
+    for task, (names, label) in mapped.items():
+        names = names[keep]
         out[f"label_name/{task}"] = names.fillna("")
-        out[f"label/{task}"] = names.map({c: i for i, c in enumerate(classes)}).fillna(-1).astype(int)
+        out[f"label/{task}"] = label[rows]
         report["labelled"][task] = int(names.notna().sum())
-        report["missing"][task] = dict(sorted(Counter(raw_labels(out[names.isna()], task)).items()))
-    out["label_name"] = out[[f"label_name/{t}" for t in maps]].replace("", "?").agg("|".join, axis=1)
-    out["label"] = pd.factorize(out["label_name"], sort=True)[0]
+        report["missing"][task] = _counts(out.loc[names.isna(), [task]])
+    out["label_name"], out["label"] = _joined([label[rows] for _, label in mapped.values()],
+                                              [classes for _, classes in maps.values()], out.index)
     return out.reset_index(drop=True), report
+
+
+def _map_labels(
+    raw: pd.Series, label_map: Mapping[str, str], classes: Sequence[str]
+) -> tuple[pd.Series, np.ndarray]:
+    """The class name (NaN where a raw label does not map) and class index (-1 there) of each row.
+    The names are a text column, or an object one when none maps (what a lookup per row infers)."""
+    codes, uniques = pd.factorize(raw)  # a few distinct labels: map those, then spread them to the rows
+    names = pd.Series(uniques).map(dict(label_map))
+    index = names.map({c: i for i, c in enumerate(classes)}).fillna(-1).to_numpy(dtype=np.int64)
+    mapped = pd.Series(names.array.take(codes, allow_fill=True), index=raw.index, name=raw.name)
+    label = np.where(codes >= 0, index[codes], -1)
+    return (mapped if mapped.notna().any() else mapped.astype(object)), label
+
+
+def _joined(labels: list[np.ndarray], classes: list[Sequence[str]], index: pd.Index) -> tuple[pd.Series, np.ndarray]:
+    """Each row's class names joined by "|" ("?" for a missing label, -1), a text column (object
+    when there are no rows), and its index among the sorted distinct joins."""
+    combination = np.zeros(len(index), dtype=np.int64)
+    for label, names in zip(labels, classes):  # number each row's combination, task after task
+        combination = combination * (len(names) + 1) + label + 1
+    present, row_of = np.unique(combination, return_inverse=True)
+    joined = []
+    for number in present.tolist():  # a few distinct combinations: spell each out
+        parts = []
+        for names in reversed(classes):
+            number, i = divmod(number, len(names) + 1)
+            parts.append(names[i - 1] if i and names[i - 1] != "" else "?")
+        joined.append("|".join(reversed(parts)))
+    rank, _ = pd.factorize(np.array(joined, dtype=object), sort=True)
+    text = pd.array(joined, dtype="str" if len(row_of) else object).take(row_of)
+    return pd.Series(text, index=index), rank[row_of]
+
+
+def _counts(raw: pd.DataFrame, named: bool = False) -> dict:
+    """{raw label ("blank" for ""): rows}, or for several columns {"col=label, col=label": rows}
+    (`named`), sorted."""
+    counts: Counter = Counter()
+    for values, n in raw.value_counts(dropna=False, sort=False).items():  # one entry per distinct label(s)
+        labels = ["blank" if v == "" else v for v in values]
+        counts[", ".join(f"{c}={v}" for c, v in zip(raw.columns, labels)) if named else labels[0]] += int(n)
+    return dict(sorted(counts.items()))
