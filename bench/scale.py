@@ -1,5 +1,6 @@
-"""Common Voice at release scale: reading the clip table, then planning it as the voice DataModule does
-(label map, speaker split, class counts, data-report summaries), on synthetic releases of 10k-1M rows.
+"""Common Voice at release scale: reading the clip table, planning it as the voice DataModule does
+(label map, speaker split, class counts, data-report summaries), and a training process's start to
+its first batch with the prepared data complete, on synthetic releases of 10k-1M rows.
 Each measurement runs in a fresh process, so its peak RSS is its own; `--baseline-src` runs the same
 measurements on another checkout's code beside this one's.
 
@@ -14,12 +15,16 @@ versions, to bench/results.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -103,7 +108,11 @@ def plan(target: str | list[str]) -> Callable[[Path], Callable[[], object]]:
                 planned = data._get_plan()
             data.table = planned.table.assign(row=np.arange(len(planned.table)))
             data.class_counts("train")
-            data._report(planned, SimpleNamespace(skipped=[], folder=Path(".")), data.table)
+            if len(inspect.signature(data._report).parameters) == 3:  # before the store: (plan, prepared, table)
+                data._report(planned, SimpleNamespace(skipped=[], folder=Path(".")), data.table)
+            else:  # (planned rows, table)
+                data._report(SimpleNamespace(report=planned.report, group_name=planned.group_name, skipped=0,
+                                             folder=Path(".")), data.table)
             return data.report
 
         return step
@@ -111,10 +120,60 @@ def plan(target: str | list[str]) -> Callable[[Path], Callable[[], object]]:
     return measure
 
 
+STAND_IN = 16  # samples per stand-in clip: 1M rows of 3-s int16 clips would be 96 GB
+
+
+def stand_in_clip(path: str) -> tuple[np.ndarray, dict]:
+    """A stored row for a clip that is not on disk: 16 samples derived from its name."""
+    return np.full(STAND_IN, zlib.crc32(Path(path).name.encode()) % 30000, np.int16), {"duration_s": 1.0}
+
+
+def _warm(module: type, kwargs: dict) -> None:
+    data = module(**kwargs)
+    data.prepare_data()
+    data.setup("fit")
+
+
+def first_batch(root: Path) -> Callable[[], object]:
+    """(c) a training process's start with the store complete: the DataModule's prepare_data and
+    setup, then its first training batch. Beforehand, untimed, the same settings prepare the store
+    with stand-in clips of 16 samples (no audio is read: the clips are not on disk)."""
+    import yaml
+
+    from voxray.data.voice import datamodule as voice
+
+    conf = yaml.safe_load((REPO / "conf" / "data" / "voice.yaml").read_text())
+    side = hashlib.sha256(voice.__file__.encode()).hexdigest()[:8]  # each checkout's code its own cache
+    clean = {**conf["clean"], "clip_seconds": STAND_IN / conf["clean"]["sample_rate"], "min_seconds": 0.0}
+    kwargs = dict(root=str(root), target="age", labels=conf["labels"], clean=clean,
+                  classes=conf["labels"]["age"]["classes"], cache_dir=str(root / f"cache-{side}"), num_workers=0,
+                  val_fraction=conf["val_fraction"], test_fraction=conf["test_fraction"], max_skip_fraction=None)
+    if "prepare_workers" in inspect.signature(voice.ArrayDataModule.__init__).parameters:
+        kwargs["prepare_workers"] = 0  # in this process, as num_workers=0 prepared before the store
+    voice.VoiceDataModule.loader = lambda self: stand_in_clip
+    # every cache or saved table a start can reuse is written now, in a forked process: its memory
+    # is not this one's, whose peak is then the timed start's alone
+    warm = multiprocessing.get_context("fork").Process(target=_warm, args=(voice.VoiceDataModule, kwargs))
+    warm.start()
+    warm.join()
+    if warm.exitcode:
+        raise RuntimeError(f"preparing the stand-in clips failed (exit code {warm.exitcode})")
+
+    def step() -> int:
+        data = voice.VoiceDataModule(**kwargs)
+        data.prepare_data()
+        data.setup("fit")
+        x, y, _ = next(iter(data.train_dataloader()))
+        return len(x)
+
+    return step
+
+
 MEASUREMENTS: dict[str, Callable[[Path], Callable[[], object]]] = {
     "(a) read": read,
     "(b) plan, age": plan("age"),
     "(b) plan, age + gender": plan(["age", "gender"]),
+    "(c) start to first batch": first_batch,
 }
 
 

@@ -1,4 +1,4 @@
-"""A LightningDataModule over a prepared array cache; voice and X-ray only describe their inputs."""
+"""A LightningDataModule over a prepared store; voice and X-ray only describe their inputs."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from voxray.data.store import PART_SIZE, open_rows
 from voxray.data.store.plan import plan_store, prepare_plan
 from voxray.data.store.planned import PlannedRows, load_planned, merge_rows, save_planned
 from voxray.data.store.verify import verify_store
-from voxray.data.summary import group_check, group_sizes, groups_report, per_class
+from voxray.data.summary import group_check, split_report
 
 SAMPLERS = ("shuffle", "balanced_speakers")
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class ArrayDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self._plan: Plan | None = None
+        self._planned_rows: PlannedRows | None = None
         self.table: pd.DataFrame | None = None  # planned rows that prepared, with a `row` column
         self.capped: pd.DataFrame | None = None  # train rows that prepared but the cap removed
         self.datasets: dict[str, ArrayDataset] = {}
@@ -113,7 +114,8 @@ class ArrayDataModule(L.LightningDataModule):
     @property
     def group_name(self) -> str:
         """What a group is in this data: "speaker", "patient"."""
-        return self._get_plan().group_name
+        planned = self._planned_rows  # a start that read its saved rows has no plan
+        return planned.group_name if planned is not None else self._get_plan().group_name
 
     @abstractmethod
     def build_synthetic(self, folder: Path) -> Path:
@@ -177,13 +179,15 @@ class ArrayDataModule(L.LightningDataModule):
 
     def _planned(self) -> PlannedRows:
         """The plan's rows matched with the store: saved by the process that prepared, read by the rest."""
-        key = self.plan_key()
-        planned = load_planned(self.cache_dir, key) if key else None
-        if planned is None:
-            planned = merge_rows(self._get_plan(), self._prepare())
-            if key:
-                save_planned(self.cache_dir, key, planned)
-        return planned
+        if self._planned_rows is None:
+            key = self.plan_key()
+            planned = load_planned(self.cache_dir, key) if key else None
+            if planned is None:
+                planned = merge_rows(self._get_plan(), self._prepare())
+                if key:
+                    save_planned(self.cache_dir, key, planned)
+            self._planned_rows = planned
+        return self._planned_rows
 
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
@@ -201,10 +205,8 @@ class ArrayDataModule(L.LightningDataModule):
         planned.report.update(self.check_prepared(table))
         for split in SPLITS:
             part = table[table["split"] == split]
-            self.datasets[split] = ArrayDataset(
-                data, part["row"].to_numpy(), self.labels(part), part["group"].astype(str).to_numpy(),
-                strata=part["label"].to_numpy(),
-            )
+            self.datasets[split] = ArrayDataset(data, part["row"].to_numpy(), self.labels(part),
+                                                _group_ids(part["group"]), strata=part["label"].to_numpy())
         if len(self.datasets["train"]) == 0:
             raise ValueError(
                 f"no training rows left after preparation; see {planned.folder / 'skipped.csv'}"
@@ -228,25 +230,8 @@ class ArrayDataModule(L.LightningDataModule):
         return counts
 
     def _report(self, plan: PlannedRows, table: pd.DataFrame) -> None:
-        report = {
-            **plan.report,
-            "skipped_files": plan.skipped,
-            "skipped_list": str(plan.folder / "skipped.csv"),
-            "rows": {s: int((table["split"] == s).sum()) for s in SPLITS},
-            f"{plan.group_name}s": {
-                s: int(table.loc[table["split"] == s, "group"].nunique()) for s in SPLITS
-            },
-            "per_class": per_class(table, "label_name"),
-            f"rows_per_{plan.group_name}": {
-                s: group_sizes(table.loc[table["split"] == s, "group"], plan.group_name) for s in SPLITS
-            },
-        }
-        if self.tasks:  # per task, over the rows that carry its label; "per_class" holds the combinations
-            report["per_class_of_task"] = {
-                t: per_class(table.loc[table[f"label/{t}"] >= 0, ["split", f"label_name/{t}"]], f"label_name/{t}")
-                for t in self.tasks
-            }
-        report.update(groups_report(table, self.tasks, plan.group_name))
+        report = {**plan.report, "skipped_files": plan.skipped, "skipped_list": str(plan.folder / "skipped.csv"),
+                  **split_report(table, self.tasks, plan.group_name)}
         capped = ""
         if self.max_clips_per_speaker is not None:
             report["cap"] = {"max_clips_per_speaker": self.max_clips_per_speaker,
@@ -305,3 +290,10 @@ class ArrayDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def _group_ids(groups: pd.Series) -> np.ndarray:
+    """Group ids as text, (n,) object: speaker ids saved as categories share one string per speaker."""
+    if isinstance(groups.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(groups.cat.categories):
+        return groups.to_numpy()
+    return groups.astype(str).to_numpy()

@@ -86,3 +86,21 @@ def group_check(groups: pd.Series, name: str) -> str:
         f"Common Voice copy, COVID-19 Radiography), so one {name}'s files can sit in train and test "
         f"unnoticed; test metrics may be optimistic"
     )
+
+
+def split_report(table: pd.DataFrame, tasks: list[str] | None, name: str) -> dict:
+    """The data report's entries on the split rows: rows and groups per split, per class (and per
+    task of a joint model, over the rows that carry its label), group sizes, too few groups."""
+    report = {
+        "rows": {s: int((table["split"] == s).sum()) for s in SPLITS},
+        f"{name}s": {s: int(table.loc[table["split"] == s, "group"].nunique()) for s in SPLITS},
+        "per_class": per_class(table, "label_name"),
+        f"rows_per_{name}": {s: group_sizes(table.loc[table["split"] == s, "group"], name) for s in SPLITS},
+    }
+    if tasks:  # "per_class" holds the combinations
+        report["per_class_of_task"] = {
+            t: per_class(table.loc[table[f"label/{t}"] >= 0, ["split", f"label_name/{t}"]], f"label_name/{t}")
+            for t in tasks
+        }
+    report.update(groups_report(table, tasks, name))
+    return report
