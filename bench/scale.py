@@ -278,7 +278,7 @@ def main() -> None:
                   f"at the end of the run, on {os.cpu_count()} cores."]
     table = "\n".join(lines)
     print("\n".join(lines[-2:]))
-    append_results("Release scale: read and plan", table, args.results, f"pandas {pd.__version__}")
+    append_results("Release scale", table, args.results, f"pandas {pd.__version__}")
 
 
 if __name__ == "__main__":
