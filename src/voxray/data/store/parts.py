@@ -4,8 +4,9 @@ A part writes its litdata chunk files (`chunk-<part>-<i>.bin`, names no other pa
 temporary folder of its own, renames them into the store, then writes its index entry and, last,
 its result table `parts/<part>.parquet`: the table's presence is what "done" means. Preparation is
 deterministic, so two tasks given the same part write the same bytes and a rename over a finished
-file changes nothing; a task killed mid-part leaves only its temporary folder, which a later run on
-the same machine removes once the process that owned it is gone.
+file changes nothing. A task killed mid-part leaves its temporary folder, which a later run on the
+same machine removes once the process that owned it is gone, and perhaps some of the part's chunk
+files, which the rerun of the part writes again with the same bytes.
 """
 
 from __future__ import annotations
@@ -18,27 +19,30 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from litdata.streaming.writer import BinaryWriter
 
 from voxray.data.cache import SkipFile, atomic_write_bytes, owner_tag
+
+if TYPE_CHECKING:
+    from litdata.streaming.writer import BinaryWriter
 
 CHUNK_BYTES = 64_000_000  # per chunk file: litdata's advice for streaming from object storage
 FILES_PER_TASK = 32  # files a pool worker prepares per task: small enough to keep every core busy
 
 
-class _PartWriter(BinaryWriter):
+def _writer(folder: Path, part: int) -> BinaryWriter:
     """litdata's chunk writer, with the part's number where litdata puts the writing rank."""
+    from litdata.streaming.writer import BinaryWriter  # only a preparing process pays for the import
 
-    def __init__(self, folder: Path, part: int) -> None:
-        super().__init__(str(folder), chunk_bytes=CHUNK_BYTES)
-        self._part = part
+    class PartWriter(BinaryWriter):
+        @property
+        def rank(self) -> int:
+            return part
 
-    @property
-    def rank(self) -> int:
-        return self._part
+    return PartWriter(str(folder), chunk_bytes=CHUNK_BYTES)
 
 
 def result_table(folder: Path, part: int) -> Path:
@@ -136,7 +140,7 @@ class _Part:
         self.part, self.folder = part, folder
         self.tmp = folder / f".part-{part:05d}{owner_tag()}"
         shutil.rmtree(self.tmp, ignore_errors=True)  # this process's own leftover (a retried part)
-        self.writer, self.records, self.kept = _PartWriter(self.tmp, part), [], 0
+        self.writer, self.records, self.kept = _writer(self.tmp, part), [], 0
 
     def add(self, rows: list[np.ndarray], records: list[dict]) -> None:
         for row in rows:
