@@ -200,11 +200,14 @@ class ArrayDataModule(L.LightningDataModule):
         # capped after preparation, so that a skipped file does not count against its speaker
         table = planned.table
         capped = capped_rows(table, self.max_clips_per_speaker, self.seed)
-        self.capped, table = table[capped], table[~capped].reset_index(drop=True)
+        self.capped = table[capped]
+        if capped.any():  # no copy of a million rows when nothing is capped
+            table = table[~capped].reset_index(drop=True)
         self.data, self.table = data, table
         planned.report.update(self.check_prepared(table))
-        for split in SPLITS:
-            part = table[table["split"] == split]
+        label_columns = [f"label/{t}" for t in self.tasks] if self.tasks else []
+        for split in SPLITS:  # only the columns a dataset reads, not whole rows
+            part = table.loc[table["split"] == split, ["row", "label", "group", *label_columns]]
             self.datasets[split] = ArrayDataset(data, part["row"].to_numpy(), self.labels(part),
                                                 _group_ids(part["group"]), strata=part["label"].to_numpy())
         if len(self.datasets["train"]) == 0:
@@ -295,5 +298,5 @@ class ArrayDataModule(L.LightningDataModule):
 def _group_ids(groups: pd.Series) -> np.ndarray:
     """Group ids as text, (n,) object: speaker ids saved as categories share one string per speaker."""
     if isinstance(groups.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(groups.cat.categories):
-        return groups.to_numpy()
+        return np.asarray(groups.cat.categories, dtype=object)[groups.cat.codes.to_numpy()]
     return groups.astype(str).to_numpy()

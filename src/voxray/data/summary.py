@@ -60,6 +60,7 @@ def group_sizes(groups: pd.Series, name: str) -> dict:
     """Rows per group in one split: how many groups, min / median / max rows, and the share of the
     rows held by the top 1% of groups (ceil, so at least one group)."""
     sizes = groups.value_counts().to_numpy()  # largest first
+    sizes = sizes[sizes > 0]  # a categorical column counts its absent groups too
     if len(sizes) == 0:
         return {f"{name}s": 0, "min": None, "median": None, "max": None, "top_1pct_share": None,
                 f"top_1pct_{name}s": 0}
@@ -78,6 +79,7 @@ def group_check(groups: pd.Series, name: str) -> str:
     """What the {name}-disjointness check of this table can show: "vacuous: ..." when every file is
     its own group (no speaker / patient ids in the data), so no split could ever fail it."""
     counts = groups.value_counts(dropna=False)  # one pass; a missing id counts as a file, not a group
+    counts = counts[counts > 0]  # a categorical column counts its absent groups too
     if (counts > 1).any():
         named = counts[counts.index.notna()]
         return f"meaningful: {len(named)} {name}s, {(named > 1).sum()} with several files"

@@ -52,7 +52,7 @@ def save_planned(cache_dir: Path, key: str, planned: PlannedRows) -> None:
     table_file, meta_file = _files(cache_dir, key)
     table = planned.table.copy()
     for column in table.columns.drop("path"):
-        if table[column].dtype == object:
+        if pd.api.types.is_string_dtype(table[column]) and not isinstance(table[column].dtype, pd.CategoricalDtype):
             table[column] = table[column].astype("category")
     atomic_write_bytes(table_file, lambda p: table.to_parquet(p, index=False))
     meta = {"report": planned.report, "group_name": planned.group_name, "store": str(planned.folder),
