@@ -1,4 +1,4 @@
-"""prepare.py: tasks of a distributed preparation build the store that training then only opens."""
+"""prepare.py: tasks of a distributed preparation build the store and the planned rows that training then only reads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 
 import voxray.data.store.parts as parts
+import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
 from tests.helpers.voices import make_official_corpus
 from voxray.cli.checks import check_prepare
@@ -26,9 +27,10 @@ def test_two_tasks_build_the_store_and_training_only_opens_it(tmp_path: Path, ca
     assert f"task 0 of 2: its parts are done in {datamodule.store_folder()}" in caplog.text
     assert "store complete: 37 rows, 0 files skipped" in caplog.text, "task 1 finished last and completed it"
     monkeypatch.setattr(parts, "load_files", lambda *a: pytest.fail("training prepared files again"))
+    monkeypatch.setattr(voice, "read_common_voice", lambda *a: pytest.fail("training read the tables again"))
     train = instantiate(compose_cfg("train", tmp_path / "run", tmp_path / "cache", data).data)
     train.setup("fit")
-    assert train.store_folder() == datamodule.store_folder() and len(train.datasets["train"]) > 0
+    assert train.data.folder == datamodule.store_folder() and len(train.datasets["train"]) > 0
 
 
 @pytest.mark.parametrize(("part", "of"), [(2, 2), (-1, 2), ("x", 2)])

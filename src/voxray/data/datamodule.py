@@ -170,7 +170,7 @@ class ArrayDataModule(L.LightningDataModule):
         return prepared
 
     def prepare_data(self) -> None:
-        self._planned()
+        self._planned()  # prepares the store, and saves the planned rows for the other processes
 
     def plan_key(self) -> str | None:
         """A key for this configuration's planned rows that needs no table read (its settings and
@@ -211,9 +211,7 @@ class ArrayDataModule(L.LightningDataModule):
             self.datasets[split] = ArrayDataset(data, part["row"].to_numpy(), self.labels(part),
                                                 _group_ids(part["group"]), strata=part["label"].to_numpy())
         if len(self.datasets["train"]) == 0:
-            raise ValueError(
-                f"no training rows left after preparation; see {planned.folder / 'skipped.csv'}"
-            )
+            raise ValueError(f"no training rows left after preparation; see {planned.folder / 'skipped.csv'}")
         self._report(planned, table)
 
     def check_prepared(self, table: pd.DataFrame) -> dict:
