@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def files_key(paths: Sequence[str]) -> str:
-    """A hash of a file list, vectorised: millions of paths in about a second."""
+    """A hash of a file list, vectorised (no Python per path)."""
     hashes = pd.util.hash_pandas_object(pd.Series(list(paths), dtype=object), index=False)
     return hashlib.sha256(hashes.to_numpy().tobytes()).hexdigest()[:16]
 
