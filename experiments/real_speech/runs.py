@@ -71,12 +71,15 @@ def commands(variants: Sequence[tuple[str, list[str]]], trainer: str, seed: int,
     A variant trains once per seed of `train_seeds` (default: the folds' seed), named `<variant>`
     for the folds' seed and `<variant>_seed<N>` for the others. The seed comes before a variant's
     overrides (Hydra keeps the last value), so that a variant may also set its own `seed=N`.
+    A variant's own `experiment=...` replaces `experiment=voice_gender` (e.g. voice_gender_ssl).
     `baseline` holds the baseline's own overrides.
     """
     runs = {}
     for name, overrides in variants:
+        experiment = next((o for o in overrides if o.startswith("experiment=")), "experiment=voice_gender")
+        rest = [o for o in overrides if not o.startswith("experiment=")]
         for s in train_seeds or [seed]:
             runs[run_name(name, s, seed)] = [
-                sys.executable, "train.py", "experiment=voice_gender", f"trainer={trainer}", f"seed={s}", *overrides]
+                sys.executable, "train.py", experiment, f"trainer={trainer}", f"seed={s}", *rest]
     runs["baseline"] = [sys.executable, "baseline.py", "data.target=gender", f"seed={seed}", *baseline]
     return runs

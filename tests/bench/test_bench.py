@@ -143,3 +143,19 @@ def test_scale_benchmark_writes_a_release_in_either_layout(tmp_path: Path, monke
         assert len(table) == 1000 and table["client_id"].nunique() == speakers
         assert table.groupby("client_id")["split"].nunique().max() == 1
     assert set(table["split"]) == {"train", "val", "test"} and 0.1 < (table["age"] == "").mean() < 0.5
+
+
+def test_encoder_cache_benchmark_sets_the_cache_beside_audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("transformers", reason="the hub group (uv sync --group hub; CI installs it)")
+    from tests.models.test_hub_encoder import tiny_whisper
+
+    source = tiny_whisper(tmp_path / "whisper")
+    rows, out, results = run_bench("encoder_cache.py", ["--source", str(source), "--clips", "4", "--batch", "8",
+                                                        "--epoch-clips", "100"], tmp_path, monkeypatch, capsys)
+    steps = [r[0] for r in rows[1:]]
+    assert steps == ["build the cache (once)", "train the head from the cache",
+                     "train the head from audio (encoder each epoch)"]
+    assert all(number(r[1]) > 0 for r in rows[1:])
+    assert_ratio(rows[2][3], rows[2][1], rows[3][1])
+    assert "A frozen hub encoder" in results and out.count("|") > 10

@@ -235,3 +235,11 @@ def test_an_undefined_interval_is_written_as_such_not_a_crash() -> None:
     row = results_table(scores).splitlines()[-1]
     assert row == ("| cnn | 0.800 [0.700, 0.900] | 0.750 [undefined] | +0.050 [-0.100, +0.200] | +0.000 [undefined] "
                    "| 3 | 30 |")
+
+
+def test_a_variant_may_name_its_own_experiment() -> None:
+    runs = commands([("cnn", []), ("ssl", ["experiment=voice_gender_ssl", "model.net.source=DIR"])], "default", 42)
+    experiments = {name: [a for a in cmd if a.startswith("experiment=")] for name, cmd in runs.items()}
+    assert experiments == {"cnn": ["experiment=voice_gender"], "ssl": ["experiment=voice_gender_ssl"],
+                           "baseline": []}
+    assert runs["ssl"][-1] == "model.net.source=DIR"

@@ -17,12 +17,14 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from voxray.data.cache import PreparedArray, cache_key, check_skips
-from voxray.data.dataset import ArrayDataset, Plan, as_batch
-from voxray.data.samplers import BalancedSpeakers, EpochLoader, EpochShuffle, capped_rows
+from voxray.data.dataset import ArrayDataset, Plan
+from voxray.data.samplers import capped_rows, make_loader
 from voxray.data.splits import SPLITS, check_group_disjoint
 from voxray.data.store import PART_SIZE, open_rows
+from voxray.data.store.encoded import encoded_store
 from voxray.data.store.plan import plan_store, prepare_plan
 from voxray.data.store.planned import PlannedRows, load_planned, merge_rows, save_planned
+from voxray.data.store.rows import ChunkRows
 from voxray.data.store.verify import verify_store
 from voxray.data.summary import group_check, split_report
 
@@ -45,6 +47,9 @@ class ArrayDataModule(L.LightningDataModule):
         prepare_workers: processes that prepare the store; None = every CPU the job was given.
         part_size: files per part of the store (the unit `prepare.py part=K of=N` distributes).
         verify: check every prepared file's size and time against the store's manifest first.
+        encoder: serve a frozen encoder's features of each row instead of the row (a store of
+            them, `voxray.data.store.encoded`): a network factory whose `.encoder` makes them,
+            the model's `model.net` (`${model.net}`); None serves the prepared rows.
         seed: the training order's seed (each epoch's shuffle depends on it and the epoch only).
         max_skip_fraction: stop when more than this share of the files cannot be prepared (0.05;
             None: never); the finished cache stays, so a rerun with a higher limit does no work.
@@ -70,9 +75,11 @@ class ArrayDataModule(L.LightningDataModule):
         prepare_workers: int | None = None,
         part_size: int = PART_SIZE,
         verify: bool = False,
+        encoder: Callable[..., torch.nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.prepare_workers, self.part_size, self.verify = prepare_workers, part_size, verify
+        self.encoder, self._encoded = encoder, None
         # bool is an int to Python, but `true` is no count
         valid_cap = isinstance(max_clips_per_speaker, int) and not isinstance(max_clips_per_speaker, bool)
         if max_clips_per_speaker is not None and not (valid_cap and max_clips_per_speaker > 0):
@@ -171,6 +178,17 @@ class ArrayDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         self._planned()  # prepares the store, and saves the planned rows for the other processes
+        self._rows()
+
+    def _rows(self) -> ChunkRows:
+        """What the datasets read: the prepared rows, or with an encoder its features of them."""
+        folder = self._planned().folder
+        if self.encoder is None:
+            return open_rows(folder)
+        if self._encoded is None:
+            self._encoded = encoded_store(self.cache_dir, folder, self.encoder, self.part_size,
+                                          desc="encoding every row with the frozen encoder").data
+        return self._encoded
 
     def plan_key(self) -> str | None:
         """A key for this configuration's planned rows that needs no table read (its settings and
@@ -195,7 +213,7 @@ class ArrayDataModule(L.LightningDataModule):
         planned = self._planned()
         if self.verify:
             verify_store(planned.folder)
-        data = open_rows(planned.folder)
+        data = self._rows()
         check_skips(planned.skipped, len(data), planned.folder, self.max_skip_fraction)
         # capped after preparation, so that a skipped file does not count against its speaker
         table = planned.table
@@ -259,29 +277,9 @@ class ArrayDataModule(L.LightningDataModule):
         return self.trainer is None or self.trainer.is_global_zero
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        dataset = self.datasets[split]
-        # one process: an order that depends on (seed, epoch) only, so a resumed run sees the same
-        # batches; several: Lightning's DistributedSampler, which is seeded per epoch likewise
         distributed = self.trainer is not None and self.trainer.world_size > 1
-        sampler = None
-        if shuffle and self.sampler == "balanced_speakers":
-            # under DDP Lightning wraps it in a DistributedSamplerWrapper, which forwards set_epoch:
-            # every rank draws the same (seed, epoch) list and takes its share of it
-            sampler = BalancedSpeakers(dataset.strata, dataset.groups, self.seed)
-        elif shuffle and not distributed:
-            sampler = EpochShuffle(len(dataset), self.seed)
-        # training: the epoch's order is drawn once Lightning has set the sampler's epoch
-        return (EpochLoader if shuffle else DataLoader)(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle and sampler is None,
-            sampler=sampler,
-            collate_fn=as_batch,
-            num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and len(self.datasets[split]) > self.batch_size,
-        )
+        return make_loader(self.datasets[split], shuffle, self.sampler if shuffle else None, self.seed,
+                           self.batch_size, self.num_workers, distributed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from voxray.data.dataset import as_batch
 
 
 def epoch_seed(seed: int, epoch: int, *more: int) -> int:
@@ -134,3 +136,31 @@ class _StartsAtFirstBatch(Iterator):
         if self.iterator is None:
             self.iterator = self.start()
         return next(self.iterator)
+
+
+def make_loader(dataset: Dataset, shuffle: bool, kind: str | None, seed: int, batch_size: int, num_workers: int,
+                distributed: bool) -> DataLoader:
+    """A split's DataLoader; for training (`shuffle`) in the order `kind` names ("shuffle" or
+    "balanced_speakers"), drawn once Lightning has set the sampler's epoch.
+
+    One process: an order that depends on (seed, epoch) only, so a resumed run sees the same
+    batches; several: Lightning's DistributedSampler, which is seeded per epoch likewise.
+    """
+    sampler = None
+    if shuffle and kind == "balanced_speakers":
+        # under DDP Lightning wraps it in a DistributedSamplerWrapper, which forwards set_epoch:
+        # every rank draws the same (seed, epoch) list and takes its share of it
+        sampler = BalancedSpeakers(dataset.strata, dataset.groups, seed)
+    elif shuffle and not distributed:
+        sampler = EpochShuffle(len(dataset), seed)
+    return (EpochLoader if shuffle else DataLoader)(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        collate_fn=as_batch,
+        num_workers=num_workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=num_workers > 0,
+        drop_last=shuffle and len(dataset) > batch_size,
+    )

@@ -32,7 +32,10 @@ class WaveformFrontEnd(nn.Module):
         self.channel, self.augment, self.speed, self.repeat_pad = channel, augment, speed, repeat_pad
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, L) int16 -> (B, L) float32 (channel gain may take it past [-1, 1])."""
+        """(B, L) int16 -> (B, L) float32 (channel gain may take it past [-1, 1]). A (B, N, 2D) batch
+        is a frozen encoder's cached features (`voxray.data.store.encoded`): it passes unchanged."""
+        if wave.dim() == 3:
+            return wave
         with torch.autocast(device_type=wave.device.type, enabled=False):
             x = wave.float() / 32768.0  # (B, L)
             if self.repeat_pad:
