@@ -8,6 +8,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
+import voxray.data.store.build as build
 import voxray.data.store.parts as parts
 import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
@@ -20,10 +21,13 @@ from voxray.prepare import prepare
 def test_two_tasks_build_the_store_and_training_only_opens_it(tmp_path: Path, caplog, monkeypatch) -> None:
     root = make_official_corpus(tmp_path / "cv")  # 37 usable clips: 3 parts of 16
     data = [f"data.root={root}", "data.prepare_workers=0", "data.clean.denoise=false", "data.part_size=16"]
+    opened = []
+    monkeypatch.setattr(build, "open_store", lambda folder, f=build.open_store: opened.append(folder) or f(folder))
     for part in (0, 1):
         cfg = compose_cfg("prepare", tmp_path / f"prep{part}", tmp_path / "cache", [*data, f"part={part}", "of=2"])
         with caplog.at_level("INFO"):
             datamodule = prepare(cfg)
+    assert len(opened) == 1, "the task that completes the store reads its manifest once"
     assert f"task 0 of 2: its parts are done in {datamodule.store_folder()}" in caplog.text
     assert "store complete: 37 rows, 0 files skipped" in caplog.text, "task 1 finished last and completed it"
     monkeypatch.setattr(parts, "load_files", lambda *a: pytest.fail("training prepared files again"))

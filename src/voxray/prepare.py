@@ -22,7 +22,9 @@ def prepare(cfg: DictConfig) -> ArrayDataModule:
         log.info(f"task {task[0]} of {task[1]}: its parts are done in {folder}; the store is complete once "
                  "every task's are (the last task to finish, or a rerun of any, completes it)")
     else:
-        datamodule.prepare_data()  # the planned rows too, so that no training process reads the tables
+        datamodule.planned(prepared)  # the planned rows too, so that no training process reads the tables
         log.info(f"store complete: {len(prepared.data)} rows, {len(prepared.skipped)} files skipped "
                  f"(reasons in {folder / 'skipped.csv'}) in {folder}")
+        if datamodule.encoder is not None:  # one process per GPU: not a job for the CPU tasks here
+            log.info("a frozen encoder's features (data.encoder) are computed when training starts, on its device")
     return datamodule

@@ -177,12 +177,12 @@ class ArrayDataModule(L.LightningDataModule):
         return prepared
 
     def prepare_data(self) -> None:
-        self._planned()  # prepares the store, and saves the planned rows for the other processes
+        self.planned()  # prepares the store, and saves the planned rows for the other processes
         self._rows()
 
     def _rows(self) -> ChunkRows:
         """What the datasets read: the prepared rows, or with an encoder its features of them."""
-        folder = self._planned().folder
+        folder = self.planned().folder
         if self.encoder is None:
             return open_rows(folder)
         if self._encoded is None:
@@ -195,13 +195,14 @@ class ArrayDataModule(L.LightningDataModule):
         its table files' sizes and times), or None to plan on every start (the default)."""
         return None
 
-    def _planned(self) -> PlannedRows:
-        """The plan's rows matched with the store: saved by the process that prepared, read by the rest."""
+    def planned(self, prepared: PreparedArray | None = None) -> PlannedRows:
+        """The plan's rows matched with the store (`prepared`, when the caller has it open): saved
+        by the process that prepared, read by the rest."""
         if self._planned_rows is None:
             key = self.plan_key()
             planned = load_planned(self.cache_dir, key) if key else None
             if planned is None:
-                planned = merge_rows(self._get_plan(), self._prepare())
+                planned = merge_rows(self._get_plan(), prepared or self._prepare())
                 if key:
                     save_planned(self.cache_dir, key, planned)
             self._planned_rows = planned
@@ -210,7 +211,7 @@ class ArrayDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
             return
-        planned = self._planned()
+        planned = self.planned()
         if self.verify:
             verify_store(planned.folder)
         data = self._rows()
