@@ -184,3 +184,20 @@ def test_export_says_why_a_hub_encoder_is_not_exported(cached_run: Path, tmp_pat
     ckpt = cached_run / "checkpoints" / "best.ckpt"
     with pytest.raises(UserError, match=r"cannot export .*its own length.*predict.py"):
         export(compose_cfg("export", tmp_path / "onnx", tmp_path / "cache", [f"ckpt_path={ckpt}"]))
+
+
+def test_fine_tuning_from_audio_follows_the_freeze_schedule(official_corpus_module: Path, folders: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    """freeze_encoder=false with callbacks=finetune: the head alone in epoch 0, then the encoder too."""
+    overrides = [*ssl_overrides(official_corpus_module, folders["wav2vec2"]), "model.net.freeze_encoder=false",
+                 "data.encoder=null", "callbacks=finetune", "callbacks.backbone_freeze.unfreeze_at_epoch=1",
+                 "trainer.max_epochs=2", "callbacks.early_stopping=null"]
+    train(compose_cfg("train", tmp_path, tmp_path / "cache", overrides))
+    assert not (tmp_path / "cache" / "encoded").exists(), "audio, not a cache"
+    source = Wav2Vec2Model.from_pretrained(folders["wav2vec2"]).state_dict()
+    key = "encoder.layers.0.attention.q_proj.weight"
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    groups = last["optimizer_states"][0]["param_groups"]
+    assert len(groups) == 2, "the encoder joined the optimizer as a group of its own"
+    assert groups[1]["initial_lr"] < 0.2 * groups[0]["initial_lr"], "at a fraction of the head's rate"
+    assert not torch.equal(last["state_dict"][f"net.encoder.model.{key}"], source[key]), "the encoder was fine-tuned"

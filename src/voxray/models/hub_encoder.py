@@ -56,6 +56,8 @@ def _config(source: str) -> Any:
     if config.model_type not in SUPPORTED:
         raise UserError(f"model.net.source={source} is a {config.model_type!r} model; a speech encoder of "
                         f"one of {SUPPORTED} was expected")
+    if hasattr(config, "layerdrop"):  # the layer mix needs every layer's output, in training too
+        config.layerdrop = 0.0
     return config
 
 
