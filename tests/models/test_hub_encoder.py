@@ -115,7 +115,8 @@ def test_the_fingerprint_follows_the_weights(folders: dict[str, Path], tmp_path:
 
 # experiment=voice_gender_ssl on the 12-speaker test folder with a tiny Whisper: cache, head, test, predict
 def ssl_overrides(root: Path, source: Path) -> list[str]:
-    return ["experiment=voice_gender_ssl", f"model.net.source={source}", "trainer=cpu", "logger=csv",
+    # the default logger: its sample figure once failed on inputs that are not images
+    return ["experiment=voice_gender_ssl", f"model.net.source={source}", "trainer=cpu", "logger=tensorboard",
             "callbacks.progress_bar=null", f"data.root={root}", "data.num_workers=0", "data.clean.denoise=false",
             "data.batch_size=8", "model.n_boot=20", "trainer.max_epochs=6", "model.optimizer.lr=0.01"]
 
@@ -129,8 +130,7 @@ def cached_run(tmp_path_factory: pytest.TempPathFactory, official_corpus_module:
 
 
 def test_the_head_trains_from_the_cache_and_learns(cached_run: Path) -> None:
-    metrics = pd.read_csv(next(cached_run.rglob("metrics.csv")))
-    loss = metrics.dropna(subset=["train/loss"]).groupby("epoch")["train/loss"].mean()
+    loss = pd.read_csv(cached_run / "epochs.csv")["train/loss"]
     assert len(loss) == 6 and loss.iloc[-1] < 0.7 * loss.iloc[0]
     stores = list((cached_run / "cache" / "encoded").iterdir())
     assert len(stores) == 1 and (stores[0] / "store.json").exists()

@@ -142,7 +142,7 @@ class Classifier(L.LightningModule):
         probs = self.tasks.probs(logits)
         losses, weights = self.tasks.losses(logits, y, self.class_weights, self.loss_cfg["label_smoothing"])
         self._outputs.add(index, probs, y, losses, weights)
-        if batch_idx == 0:
+        if batch_idx == 0 and inputs.dim() == 4:  # images or mel spectrograms, which TensorBoard's figure draws
             self._examples = (inputs[:8].float().cpu(), y[:8].cpu(), probs[:8].cpu())
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
