@@ -160,9 +160,13 @@ def test_the_cache_and_the_encoder_on_audio_give_the_same_logits(cached_run: Pat
 
     ckpt, cfg = load_run(str(cached_run / "checkpoints" / "best.ckpt"))
     model = build_model(ckpt, cfg).eval()
-    store = next((cached_run / "cache" / "encoded").iterdir())
-    audio = next(p for p in (cached_run / "cache" / "prepared").iterdir() if (p / "store.json").exists())
+    from voxray.data.cache import cache_key
     from voxray.data.store.build import open_rows
+    from voxray.data.store.encoded import ENCODED_FORMAT
+
+    audio = next(p for p in (cached_run / "cache" / "prepared").iterdir() if (p / "store.json").exists())
+    fingerprint = HubEncoder(cfg.model.net.source).fingerprint  # another test adds another encoder's store
+    store = cached_run / "cache" / "encoded" / cache_key(audio.name, fingerprint, ENCODED_FORMAT)
 
     rows = np.arange(4)
     with torch.no_grad():
