@@ -205,3 +205,18 @@ def test_fine_tuning_from_audio_follows_the_freeze_schedule(official_corpus_modu
     assert len(groups) == 2, "the encoder joined the optimizer as a group of its own"
     assert groups[1]["initial_lr"] < 0.2 * groups[0]["initial_lr"], "at a fraction of the head's rate"
     assert not torch.equal(last["state_dict"][f"net.encoder.model.{key}"], source[key]), "the encoder was fine-tuned"
+
+
+def test_eval_tests_the_checkpoint_on_the_same_cache_with_the_same_numbers(cached_run: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxray.evaluate import evaluate
+
+    trained = json.loads((cached_run / "metrics.json").read_text())
+    cache = cached_run / "cache"
+    monkeypatch.setattr(HubEncoder, "embed", lambda *a: pytest.fail("encoded again"))
+    metrics = evaluate(compose_cfg("eval", cached_run / "eval", cache,
+                                   [f"ckpt_path={cached_run / 'checkpoints' / 'best.ckpt'}", "trainer=cpu"]))
+    for name in ("test/uar", "test/loss", "test/speaker/uar"):
+        assert metrics[name] == pytest.approx(trained[name], abs=1e-6), name
+    pd.testing.assert_frame_equal(pd.read_csv(cached_run / "eval" / "test_predictions.csv"),
+                                  pd.read_csv(cached_run / "test_predictions.csv"), atol=1e-6)
