@@ -81,3 +81,18 @@ def test_interrupted_preparation_resumes(tmp_path: Path, monkeypatch) -> None:
     assert calls == ["8.x"], "only the unfinished part is redone"
     assert out.data[:, 0].tolist() == list(range(10))
     assert not list((tmp_path / "c").glob("**/.*~*")), "no temporary files left behind"
+
+
+def test_a_part_larger_than_a_chunk_keeps_every_chunk_file(tmp_path: Path, monkeypatch) -> None:
+    """A real part (2048 clips of 96 KB) spans several 64-MB chunk files, written while the part is
+    still being prepared; here 100 rows of 4 KB with 32 files per task and 16-KB chunks."""
+    monkeypatch.setattr(parts, "CHUNK_BYTES", 16_000)
+    table = pd.DataFrame({"path": [f"{i}.x" for i in range(100)]})
+    wide = partial(_wide, width=1000)
+    out = prepare_store(table, wide, (1000,), "int32", tmp_path / "c", num_workers=0, part_size=100)
+    assert len(list((tmp_path / "c").glob("chunk-0-*.bin"))) > 3
+    assert out.data[:, 0].tolist() == list(range(100)) and (out.data[:, -1] == np.arange(100)).all()
+
+
+def _wide(path: str, width: int) -> np.ndarray:
+    return np.full((width,), int(Path(path).stem), dtype=np.int32)

@@ -125,7 +125,9 @@ def prepare_parts(
     left = {k: len(paths) for k, paths in slices.items()}
     parts: dict[int, _Part] = {}
     for k, rows, records in _results(load, tasks, shape, dtype, pool, window):
-        part = parts.setdefault(k, _Part(k, folder))
+        if k not in parts:  # not setdefault: a new _Part clears the part's temporary folder
+            parts[k] = _Part(k, folder)
+        part = parts[k]
         part.add(rows, records)
         advance(len(records))
         left[k] -= len(records)
