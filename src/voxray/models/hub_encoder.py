@@ -158,15 +158,6 @@ class HubEncoder(nn.Module):
                             "normalize": self.normalize, "pooling": "mean+std of layer-normalised frames",
                             "version": EMBEDDING_VERSION}
 
-    def describe(self) -> list[str]:
-        """The steps of `embed`, for model.json and the docs."""
-        start = (["Whisper log-mel (n_fft 400, hop 160, 80 bands, log10, 8 below the max, (x + 4) / 4)",
-                  "Whisper encoder with its positional embeddings cut to the clip's frames"] if self.whisper
-                 else [*(["the speech standardised to zero mean, unit variance"] if self.normalize else []),
-                       f"{self.model_type} encoder"])
-        return ["each clip cut to its speech (up to its last non-zero sample)", *start,
-                f"each of {self.num_states} hidden states layer-normalised per frame, then mean and std over frames"]
-
     def states(self, wave: torch.Tensor) -> list[torch.Tensor]:
         """(1, L) waveform of speech only -> the encoder's hidden states, each (1, T, D)."""
         if self.whisper:
