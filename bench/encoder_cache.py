@@ -69,9 +69,9 @@ def main() -> None:
     lines = ["| step | clips/s | one epoch of {:,} clips | vs from audio |".format(args.epoch_clips),
              "| --- | --- | --- | --- |",
              f"| build the cache (once) | {cache:.1f} | {args.epoch_clips / cache:.0f} s | |",
-             f"| train the head from the cache | {from_cache:,.0f} | {args.epoch_clips / from_cache:.2f} s | "
-             f"{from_cache / from_audio:,.0f}x |",
-             f"| train the head from audio (encoder each epoch) | {from_audio:.1f} | "
+             f"| train the head from the cache | {from_cache:,.1f} | {args.epoch_clips / from_cache:.2f} s | "
+             f"{from_cache / from_audio:,.1f}x |",
+             f"| train the head from audio (encoder each epoch) | {from_audio:.2f} | "
              f"{args.epoch_clips / from_audio:.0f} s | 1x |"]
     table = "\n".join(lines)
     print(table)

@@ -20,7 +20,7 @@ REFUSED = {
                                "did you mean model.optimizer.lr=1e-3?",
     "experiment=voice_mle": "experiment=voice_mle: conf/experiment/ has no voice_mle.yaml; did you mean "
                             "experiment=voice_mel? (experiment options: voice_age, voice_age_gender, voice_gender, "
-                            "voice_mel, voice_ssl, xray_pneumonia)",
+                            "voice_gender_ssl, voice_mel, voice_ssl, xray_pneumonia)",
     "model=mel_cnnn": "model=mel_cnnn: conf/model/ has no mel_cnnn.yaml; did you mean model=mel_cnn?",
     "data=voyce": "data=voyce: conf/data/ has no voyce.yaml; did you mean data=voice?",
     "+model.optimiser.lr=1e-3": "+model.optimiser.lr=1e-3 adds model.optimiser beside model.optimizer; "
