@@ -178,7 +178,8 @@ class ArrayDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         self.planned()  # prepares the store, and saves the planned rows for the other processes
-        self._rows()
+        if self.encoder is not None:
+            self._rows()  # and the encoded store, once, before the other processes open it
 
     def _rows(self) -> ChunkRows:
         """What the datasets read: the prepared rows, or with an encoder its features of them."""

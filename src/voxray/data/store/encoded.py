@@ -30,14 +30,14 @@ class EncodedRows:
     """The `load` of an encoded store: a prepared file's path -> its features (N, 2D) float32.
 
     Args:
-        audio: the audio store's folder (int16 rows). encoder: a module with `embed((B, L) float
-        waveform) -> (B, N, 2D)` (`voxray.models.hub_encoder.HubEncoder`). device: where it runs.
+        audio: the audio store's folder (int16 rows). kept: its prepared files (path, row).
+        encoder: a module with `embed((B, L) float waveform) -> (B, N, 2D)`
+        (`voxray.models.hub_encoder.HubEncoder`). device: where it runs.
     """
 
-    def __init__(self, audio: Path, encoder: nn.Module, device: torch.device) -> None:
+    def __init__(self, audio: Path, kept: pd.DataFrame, encoder: nn.Module, device: torch.device) -> None:
         self.audio, self.encoder, self.device = Path(audio), encoder.to(device).eval(), device
         self._rows = open_rows(self.audio)
-        kept = _kept(self.audio)
         self._row_of = dict(zip(kept["path"], kept["row"], strict=True))
 
     def __call__(self, path: str) -> np.ndarray:
@@ -64,7 +64,7 @@ def encoded_store(cache_dir: Path, audio: Path, net_factory: Callable[..., nn.Mo
     kept = _kept(Path(audio))
     shape = (encoder.num_states, 2 * encoder.dim)
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    load = None if (folder / "store.json").exists() else EncodedRows(Path(audio), encoder, device)
+    load = None if (folder / "store.json").exists() else EncodedRows(Path(audio), kept, encoder, device)
     prepared = prepare_store(kept[["path"]], load, shape, "float32", folder, num_workers=0, desc=desc,
                              part_size=part_size, max_skip_fraction=0.0)
     assert prepared is not None, "a preparation of every part returns the store"
