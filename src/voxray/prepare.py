@@ -25,6 +25,9 @@ def prepare(cfg: DictConfig) -> ArrayDataModule:
         datamodule.planned(prepared)  # the planned rows too, so that no training process reads the tables
         log.info(f"store complete: {len(prepared.data)} rows, {len(prepared.skipped)} files skipped "
                  f"(reasons in {folder / 'skipped.csv'}) in {folder}")
+        if datamodule.stream:
+            datamodule.prepare_data()  # each split's copy for streaming, uploaded to data.stream_uri if set
+            log.info(f"split views for streaming in {datamodule.stream_uri or datamodule.cache_dir / 'stream'}")
         if datamodule.encoder is not None:  # one process per GPU: not a job for the CPU tasks here
             log.info("a frozen encoder's features (data.encoder) are computed when training starts, on its device")
     return datamodule

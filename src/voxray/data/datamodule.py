@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import shutil
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,11 +10,11 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from voxray.data.cache import PreparedArray, cache_key, check_skips
-from voxray.data.dataset import ArrayDataset, Plan
+from voxray.data.dataset import ArrayDataset, Plan, group_ids
+from voxray.data.report import write_data_report
 from voxray.data.samplers import capped_rows, make_loader
 from voxray.data.splits import SPLITS, check_group_disjoint
 from voxray.data.store import PART_SIZE, open_rows
@@ -26,10 +23,8 @@ from voxray.data.store.plan import plan_store, prepare_plan
 from voxray.data.store.planned import PlannedRows, load_planned, merge_rows, save_planned
 from voxray.data.store.rows import ChunkRows
 from voxray.data.store.verify import verify_store
-from voxray.data.summary import group_check, split_report
 
 SAMPLERS = ("shuffle", "balanced_speakers")
-log = logging.getLogger(__name__)
 
 
 class ArrayDataModule(L.LightningDataModule):
@@ -50,6 +45,10 @@ class ArrayDataModule(L.LightningDataModule):
         encoder: serve a frozen encoder's features of each row instead of the row (a store of
             them, `voxray.data.store.encoded`): a network factory whose `.encoder` makes them,
             the model's `model.net` (`${model.net}`); None serves the prepared rows.
+        stream: read each split as a stream of its own copy of the rows (`voxray.data.store.stream`)
+            instead of at random from the store; for object storage or a store larger than a node.
+        stream_uri: where the split copies are (object storage: s3://bucket/prefix); None: the cache.
+        stream_options: the object store's connection options (litdata's `storage_options`).
         seed: the training order's seed (each epoch's shuffle depends on it and the epoch only).
         max_skip_fraction: stop when more than this share of the files cannot be prepared (0.05;
             None: never); the finished cache stays, so a rerun with a higher limit does no work.
@@ -76,8 +75,16 @@ class ArrayDataModule(L.LightningDataModule):
         part_size: int = PART_SIZE,
         verify: bool = False,
         encoder: Callable[..., torch.nn.Module] | None = None,
+        stream: bool = False,
+        stream_uri: str | None = None,
+        stream_options: dict | None = None,
     ) -> None:
         super().__init__()
+        if stream and (encoder is not None or sampler != "shuffle"):
+            raise ValueError("data.stream=true reads each split in its stream's order: it takes neither "
+                             f"data.encoder nor data.sampler={sampler} (both need the store's rows at random)")
+        self.stream, self.stream_uri, self.stream_options = stream, stream_uri, dict(stream_options or {})
+        self.streams: dict = {}
         self.prepare_workers, self.part_size, self.verify = prepare_workers, part_size, verify
         self.encoder, self._encoded = encoder, None
         # bool is an int to Python, but `true` is no count
@@ -180,6 +187,15 @@ class ArrayDataModule(L.LightningDataModule):
         self.planned()  # prepares the store, and saves the planned rows for the other processes
         if self.encoder is not None:
             self._rows()  # and the encoded store, once, before the other processes open it
+        if self.stream:
+            self.setup()
+            self._open_streams(write=True)  # and the split views, once, before the other processes read them
+
+    def _open_streams(self, write: bool = False) -> None:
+        from voxray.data.store.stream import open_streams  # litdata: only a streamed run pays for it
+
+        self.streams = open_streams(self.datasets, self.planned().folder, self.cache_dir, self.stream_uri, self.seed,
+                                    self.stream_options, self._rows() if write else None)
 
     def _rows(self) -> ChunkRows:
         """What the datasets read: the prepared rows, or with an encoder its features of them."""
@@ -215,8 +231,9 @@ class ArrayDataModule(L.LightningDataModule):
         planned = self.planned()
         if self.verify:
             verify_store(planned.folder)
-        data = self._rows()
-        check_skips(planned.skipped, len(data), planned.folder, self.max_skip_fraction)
+        data = None if self.stream else self._rows()  # a stream needs no store on this node
+        check_skips(planned.skipped, len(planned.table if data is None else data), planned.folder,
+                    self.max_skip_fraction)
         # capped after preparation, so that a skipped file does not count against its speaker
         table = planned.table
         capped = capped_rows(table, self.max_clips_per_speaker, self.seed)
@@ -229,7 +246,7 @@ class ArrayDataModule(L.LightningDataModule):
         for split in SPLITS:  # only the columns a dataset reads, not whole rows
             part = table.loc[table["split"] == split, ["row", "label", "group", *label_columns]]
             self.datasets[split] = ArrayDataset(data, part["row"].to_numpy(), self.labels(part),
-                                                _group_ids(part["group"]), strata=part["label"].to_numpy())
+                                                group_ids(part["group"]), strata=part["label"].to_numpy())
         if len(self.datasets["train"]) == 0:
             raise ValueError(f"no training rows left after preparation; see {planned.folder / 'skipped.csv'}")
         self._report(planned, table)
@@ -251,34 +268,20 @@ class ArrayDataModule(L.LightningDataModule):
         return counts
 
     def _report(self, plan: PlannedRows, table: pd.DataFrame) -> None:
-        report = {**plan.report, "skipped_files": plan.skipped, "skipped_list": str(plan.folder / "skipped.csv"),
-                  **split_report(table, self.tasks, plan.group_name)}
-        capped = ""
-        if self.max_clips_per_speaker is not None:
-            report["cap"] = {"max_clips_per_speaker": self.max_clips_per_speaker,
-                             "train_rows_removed": len(self.capped),
-                             f"{plan.group_name}s_capped": self.capped["group"].nunique()}
-            capped = (f"; the cap of {self.max_clips_per_speaker} per {plan.group_name} removed "
-                      f"{len(self.capped)} train rows of {self.capped['group'].nunique()} {plan.group_name}s")
-        rank_zero_info(
-            f"data: {report['rows']} clips/images per split; {plan.skipped} files skipped "
-            f"(see skipped.csv); excluded by label: {plan.report.get('excluded', {})}{capped}"
-        )
-        report["group_check"] = group_check(table["group"], plan.group_name)
-        if report["group_check"].startswith("vacuous"):
-            rank_zero_warn(f"{plan.group_name}-disjoint split: {report['group_check']}")
-        if f"few_{plan.group_name}s" in report and self.trainer_is_rank_zero():
-            log.warning(report[f"few_{plan.group_name}s"])  # in <run>/train.log too
-        if self.report_dir is not None and self.trainer_is_rank_zero():
-            self.report_dir.mkdir(parents=True, exist_ok=True)
-            (self.report_dir / "data_report.json").write_text(json.dumps(report, indent=2, default=int))
-            shutil.copyfile(plan.folder / "skipped.csv", self.report_dir / "skipped.csv")
-        self.report = report
+        self.report = write_data_report(plan, table, self.tasks, self.max_clips_per_speaker, self.capped,
+                                        self.report_dir, self.trainer_is_rank_zero())
 
     def trainer_is_rank_zero(self) -> bool:
         return self.trainer is None or self.trainer.is_global_zero
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if self.stream:
+            from voxray.data.store.stream import stream_loader
+
+            if not self.streams:
+                self._open_streams()
+            epoch = (lambda: self.trainer.current_epoch) if shuffle and self.trainer is not None else None
+            return stream_loader(self.streams[split], self.batch_size, self.num_workers, epoch)
         distributed = self.trainer is not None and self.trainer.world_size > 1
         return make_loader(self.datasets[split], shuffle, self.sampler if shuffle else None, self.seed,
                            self.batch_size, self.num_workers, distributed)
@@ -292,9 +295,3 @@ class ArrayDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
-
-def _group_ids(groups: pd.Series) -> np.ndarray:
-    """Group ids as text, (n,) object: speaker ids saved as categories share one string per speaker."""
-    if isinstance(groups.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(groups.cat.categories):
-        return np.asarray(groups.cat.categories, dtype=object)[groups.cat.codes.to_numpy()]
-    return groups.astype(str).to_numpy()

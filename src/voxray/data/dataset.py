@@ -61,3 +61,10 @@ class ArrayDataset(Dataset):
 def as_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     """The DataLoader's collate function: `ArrayDataset.__getitems__` returns a finished batch."""
     return batch
+
+
+def group_ids(groups: pd.Series) -> np.ndarray:
+    """Group ids as text, (n,) object: speaker ids saved as categories share one string per speaker."""
+    if isinstance(groups.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(groups.cat.categories):
+        return np.asarray(groups.cat.categories, dtype=object)[groups.cat.codes.to_numpy()]
+    return groups.astype(str).to_numpy()

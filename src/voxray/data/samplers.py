@@ -123,10 +123,10 @@ class EpochLoader(DataLoader):
     """
 
     def __iter__(self) -> Iterator:
-        return _StartsAtFirstBatch(super().__iter__)
+        return StartsAtFirstBatch(super().__iter__)
 
 
-class _StartsAtFirstBatch(Iterator):
+class StartsAtFirstBatch(Iterator):
     """An iterator made by `start()` when its first item is asked for."""
 
     def __init__(self, start: Callable[[], Iterator]) -> None:

@@ -50,12 +50,33 @@ class EpochOutputs:
         names = ("index", "probs", "targets", "losses", "weights")
         local = [torch.cat(column) for column in zip(*self.parts)]
         self.reset()
+        if module.trainer.world_size > 1:
+            local = _equal_lengths(local, module)
         # single process: unchanged; several: (world, n, ...) -> (world * n, ...)
         gathered = [module.all_gather(t) for t in local]
         if module.trainer.world_size > 1:
             gathered = [g.flatten(0, 1) for g in gathered]
         out = dict(zip(names, (g.cpu() for g in gathered)))
+        out = {k: v[out["index"] >= 0] for k, v in out.items()}
         keep = first_occurrences(out["index"])
         out = {k: v[keep] for k, v in out.items()}
         out["loss"] = (out.pop("losses").sum(dim=0) / out.pop("weights").sum(dim=0).clamp(min=1e-12)).sum()
         return out
+
+
+def _equal_lengths(local: list[torch.Tensor], module: L.LightningModule) -> list[torch.Tensor]:
+    """This process's columns padded to the longest process's rows, position -1 marking padding.
+
+    A DistributedSampler gives every process equal counts; a stream does not (`data.stream`: every
+    example once, unequal shares, none at all for a process when a split has fewer rows than its
+    batches), and the gather needs equal shapes. A process without rows takes the columns' shapes
+    from one that has them."""
+    mine = (len(local[0]), [(tuple(t.shape[1:]), t.dtype) for t in local]) if local else None
+    every: list = [None] * module.trainer.world_size
+    torch.distributed.all_gather_object(every, mine)
+    longest = max(n for n, _ in filter(None, every))
+    if not local:
+        _, columns = next(filter(None, every))
+        local = [torch.empty((0, *shape), dtype=dtype, device=module.device) for shape, dtype in columns]
+    return [torch.cat([t, t.new_full((longest - len(t), *t.shape[1:]), -1 if k == 0 else 0)])
+            for k, t in enumerate(local)]

@@ -1,0 +1,85 @@
+"""Streaming (`data.stream=true`): each split's copy, read through litdata from the cache folder or an
+S3-compatible server, serves exactly the map-style split's rows, labels and positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from tests.helpers.config import compose_cfg
+from tests.helpers.s3 import local_s3
+from tests.helpers.voices import make_official_corpus
+from voxray.data.datamodule import ArrayDataModule
+from voxray.data.store import open_rows
+from voxray.errors import UserError
+
+STREAM = ["data.clean.denoise=false", "data.prepare_workers=0", "data.num_workers=2", "data.batch_size=4",
+          "data.stream=true"]
+
+
+@pytest.fixture(scope="module")
+def s3() -> dict:
+    with local_s3() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_official_corpus(tmp_path_factory.mktemp("cv"))
+
+
+def datamodule(tmp: Path, root: Path, extra: list[str], prepare: bool = True):
+    dm = instantiate(compose_cfg("train", tmp / "run", tmp / "cache", [f"data.root={root}", *STREAM, *extra]).data)
+    if prepare:
+        dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def batches(loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    xs, labels, positions = zip(*loader)
+    return torch.cat(xs), torch.cat(labels), torch.cat(positions)
+
+
+def where(s3: dict, remote: bool, prefix: str = "views") -> list[str]:
+    if not remote:
+        return []
+    return [f"data.stream_uri={s3['uri']}/{prefix}",
+            f"+data.stream_options.endpoint_url={s3['options']['endpoint_url']}"]
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["cache folder", "s3 stand-in"])
+def test_a_stream_serves_each_split_as_the_store_does(tmp_path: Path, root: Path, s3: dict, remote: bool) -> None:
+    dm = datamodule(tmp_path, root, where(s3, remote))
+    store = open_rows(dm.planned().folder)
+    for split, loader in (("val", dm.val_dataloader()), ("test", dm.test_dataloader())):
+        x, labels, positions = batches(loader)
+        mapped = dm.datasets[split]
+        assert sorted(positions.tolist()) == list(range(len(mapped))), f"{split}: every example exactly once"
+        np.testing.assert_array_equal(x.numpy(), store[mapped.rows[positions.numpy()]])
+        np.testing.assert_array_equal(labels.numpy(), mapped.labels[positions.numpy()])
+
+    loader, n = dm.train_dataloader(), len(dm.datasets["train"])
+    epochs = [batches(loader)[2].tolist() for _ in range(2)]
+    for order in epochs:
+        assert len(set(order)) == len(order) and set(order) <= set(range(n)), "no row twice in an epoch"
+        assert len(order) >= n - 2 * 4, "at most one short batch per worker is dropped"
+    assert epochs[0] != epochs[1], "each epoch is shuffled anew"
+    again = datamodule(tmp_path / "again", root, where(s3, remote))
+    assert batches(again.train_dataloader())[2].tolist() == epochs[0], "the order depends on (seed, epoch) only"
+
+
+def test_a_node_without_the_split_copies_is_told_how_to_write_them(tmp_path: Path, root: Path, s3: dict) -> None:
+    datamodule(tmp_path, root, [])  # the store, but no copies at this URI
+    dm = datamodule(tmp_path, root, where(s3, True, "nothing-here"), prepare=False)
+    with pytest.raises(UserError, match=r"no split views at s3://.*prepare.py data.stream=true"):
+        dm.val_dataloader()
+
+
+def test_a_stream_takes_no_sampler_that_needs_random_access() -> None:
+    with pytest.raises(ValueError, match="data.stream=true .* data.sampler=balanced_speakers"):
+        ArrayDataModule(root=None, classes=["a"], cache_dir="unused", sampler="balanced_speakers", stream=True)
