@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from hydra.utils import instantiate
 
 import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
 from tests.helpers.voices import make_joint_corpus
+from voxray.data.store.planned import PlannedRows, load_planned, save_planned
 
 
 def _setup(tmp_path: Path, run: str, overrides: list[str]):
@@ -50,3 +53,26 @@ def test_an_edited_table_is_planned_again(tmp_path: Path) -> None:
         tsv.write_text(tsv.read_text().replace("twenties", "thirties"))
     second = _setup(tmp_path, "second", overrides)
     assert (second.table["label_name"] == "twenties").sum() == 0 < (first.table["label_name"] == "twenties").sum()
+
+
+def test_the_saved_rows_are_read_as_saved_mostly_outside_arrows_default_pool(tmp_path: Path) -> None:
+    """mimalloc, Arrow's default allocator, keeps a read's arenas, where pandas cannot reuse them."""
+    store, n = tmp_path / "store", 100_000
+    store.mkdir()
+    (store / "store.json").write_text("{}")
+    i = np.arange(n)
+    table = pd.DataFrame({"path": [f"/data/clips/{k}.mp3" for k in i], "group": [f"s{k % 7}" for k in i],
+                          "split": np.array(["train", "val", "test"])[i % 3], "label/age": i % 3 - 1,
+                          "duration_s": np.linspace(0.5, 3.0, n), "row": i})
+    save_planned(tmp_path / "cache", "k", PlannedRows(table, {"rows": n}, "speaker", store, 2))
+    pool = pa.default_memory_pool()
+    before = pool.total_bytes_allocated()
+    loaded = load_planned(tmp_path / "cache", "k")
+    in_pool = pool.total_bytes_allocated() - before
+    saved = pd.read_parquet(tmp_path / "cache" / "plans" / "k.parquet")
+    in_pool_by_pandas = pool.total_bytes_allocated() - before - in_pool
+    assert in_pool < in_pool_by_pandas / 4, "the read's buffers came from Arrow's default pool"
+    saved["path"] = saved["path"].astype("string[pyarrow]")
+    pd.testing.assert_frame_equal(loaded.table, saved, check_exact=True)
+    assert loaded.table["group"].cat.categories.dtype == saved["group"].cat.categories.dtype
+    assert (loaded.report, loaded.group_name, loaded.folder, loaded.skipped) == ({"rows": n}, "speaker", store, 2)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from voxray.data.cache import PreparedArray, atomic_write_bytes
 from voxray.data.dataset import Plan
@@ -68,7 +69,24 @@ def load_planned(cache_dir: Path, key: str) -> PlannedRows | None:
     meta = json.loads(meta_file.read_text())
     if not (Path(meta["store"]) / "store.json").exists():
         return None
-    # the paths, all distinct, in one Arrow buffer instead of a Python string per row
-    table = pd.read_parquet(table_file)
-    table["path"] = table["path"].astype("string[pyarrow]")
+    table = read_table(table_file)
     return PlannedRows(table, meta["report"], meta["group_name"], Path(meta["store"]), meta["skipped"])
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A saved table, its plain text columns as `string[pyarrow]` (the paths, all distinct: one Arrow
+    buffer instead of a Python string per row), read for the least memory: a column at a time from
+    the memory-mapped file, into Arrow's system allocator. Arrow's default, mimalloc, keeps the
+    arenas of a read after it, where no later pandas or numpy array can reuse them."""
+    import pyarrow.parquet as pq  # imported by the processes that read a table only
+
+    text = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}.get
+    default = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())  # global: for the read only
+    try:
+        with pq.ParquetFile(path, memory_map=True) as source:
+            columns = {name: source.read([name], use_threads=False)
+                       .to_pandas(types_mapper=text, use_threads=False)[name] for name in source.schema_arrow.names}
+    finally:
+        pa.set_memory_pool(default)
+    return pd.DataFrame(columns, copy=False)
