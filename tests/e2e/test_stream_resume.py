@@ -1,15 +1,17 @@
-"""A streamed run (`data.stream=true`, from an S3-compatible server on 127.0.0.1) resumes exactly:
-2 epochs + resume for 1 equal 3 uninterrupted, and so does a resume from a checkpoint taken mid-epoch
-(the stream's position is in the checkpoint)."""
+"""Streamed runs (`data.stream=true`): a voice run from an S3-compatible server on 127.0.0.1 resumes
+exactly (2 epochs + resume for 1 equal 3 uninterrupted, and so does a resume from a checkpoint taken
+mid-epoch: the stream's position is in the checkpoint); the X-ray path learns from a stream."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import torch
 
-from tests.helpers.config import VOICE_TINY, compose_cfg
+from tests.helpers.config import VOICE_TINY, XRAY_FAST, compose_cfg
 from tests.helpers.s3 import local_s3
 from tests.helpers.voices import make_official_corpus
 from voxray.train import train
@@ -58,3 +60,15 @@ def test_a_streamed_run_resumes_at_an_epoch_end_and_mid_epoch(tmp_path: Path) ->
         assert (end["epoch"], end["global_step"]) == (whole["epoch"], whole["global_step"]), resumed
         for name, tensor in whole["state_dict"].items():
             torch.testing.assert_close(end["state_dict"][name], tensor, rtol=1e-5, atol=1e-6, msg=f"{resumed}: {name}")
+
+
+def test_the_xray_path_learns_from_a_stream_and_tests_every_film_once(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(compose_cfg("train", run, tmp_path / "cache", [
+        *(o for o in XRAY_FAST if not o.startswith("data.num_workers=")), "data.stream=true",
+        "model.net.pretrained=false", "trainer.max_epochs=4", "model.optimizer.lr=0.01",
+        "callbacks.early_stopping=null"]))
+    epochs = pd.read_csv(run / "csv" / "metrics.csv").groupby("epoch")["train/loss"].mean().dropna()
+    assert epochs.iloc[-1] < 0.75 * epochs.iloc[0], f"the training loss by epoch: {epochs.round(3).tolist()}"
+    metrics, report = (json.loads((run / name).read_text()) for name in ("metrics.json", "data_report.json"))
+    assert metrics["test/n_examples"] == report["rows"]["test"], "each test film counted exactly once"

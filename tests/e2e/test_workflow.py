@@ -138,9 +138,10 @@ def test_ddp_config_composes(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes(tmp_path: Path, official_corpus_module: Path) -> None:
+@pytest.mark.parametrize("reader", [[], ["data.stream=true", "data.batch_size=4"]], ids=["random access", "stream"])
+def test_ddp_on_two_cpu_processes(tmp_path: Path, official_corpus_module: Path, reader: list[str]) -> None:
     run_script(["train.py", f"data.root={official_corpus_module}", f"paths.cache_dir={tmp_path / 'cache'}", *TINY,
-                "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+                *reader, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
                 "trainer.sync_batchnorm=false", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -276,12 +276,12 @@ class ArrayDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.stream:
-            from voxray.data.store.stream import stream_loader
+            from voxray.data.store.stream import trainer_loader
 
             if not self.streams:
                 self._open_streams()
-            epoch = (lambda: self.trainer.current_epoch) if shuffle and self.trainer is not None else None
-            return stream_loader(self.streams[split], self.batch_size, self.num_workers, epoch)
+            return trainer_loader(self.streams[split], len(self.datasets[split]), self.batch_size, self.num_workers,
+                                  self.trainer, shuffle)
         distributed = self.trainer is not None and self.trainer.world_size > 1
         return make_loader(self.datasets[split], shuffle, self.sampler if shuffle else None, self.seed,
                            self.batch_size, self.num_workers, distributed)

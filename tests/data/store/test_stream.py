@@ -3,6 +3,7 @@ S3-compatible server, serves exactly the map-style split's rows, labels and posi
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,21 @@ def test_a_node_without_the_split_copies_is_told_how_to_write_them(tmp_path: Pat
 def test_a_stream_takes_no_sampler_that_needs_random_access() -> None:
     with pytest.raises(ValueError, match="data.stream=true .* data.sampler=balanced_speakers"):
         ArrayDataModule(root=None, classes=["a"], cache_dir="unused", sampler="balanced_speakers", stream=True)
+
+
+def test_a_node_with_only_the_saved_plan_streams_from_object_storage(tmp_path: Path, root: Path, s3: dict) -> None:
+    first = datamodule(tmp_path, root, where(s3, True, "shared"))  # prepares, writes and uploads the copies
+    val = batches(first.val_dataloader())
+    for local in ("prepared", "stream"):  # as on a node that never held the store
+        shutil.rmtree(tmp_path / "cache" / local)
+    other = datamodule(tmp_path, root, where(s3, True, "shared"), prepare=False)
+    x, labels, positions = batches(other.val_dataloader())
+    order = np.argsort(positions.numpy())
+    np.testing.assert_array_equal(x.numpy()[order], val[0].numpy()[np.argsort(val[2].numpy())])
+    np.testing.assert_array_equal(labels.numpy()[order], other.datasets["val"].labels)
+
+
+def test_a_training_stream_too_small_for_one_batch_says_so(tmp_path: Path, root: Path) -> None:
+    dm = datamodule(tmp_path, root, ["data.batch_size=16"])  # 15 training clips
+    with pytest.raises(UserError, match="the training stream gives this process no batch: 15 rows for batches of 16"):
+        dm.train_dataloader()

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
 from litdata import StreamingDataLoader, StreamingDataset
@@ -106,6 +107,63 @@ def stream_loader(dataset: StreamSplit, batch_size: int, num_workers: int,
     """A split's loader; its `state_dict` is what Lightning saves for a mid-epoch resume."""
     return EpochStream(dataset, epoch, batch_size=batch_size, num_workers=num_workers,
                        pin_memory=torch.cuda.is_available())
+
+
+def trainer_loader(split: StreamSplit, rows: int, batch_size: int, num_workers: int, trainer: L.Trainer | None,
+                   train: bool) -> EpochStream | EqualSteps:
+    """The loader a DataModule hands the trainer for a split's stream of `rows` rows: for training with
+    the trainer's epoch; for evaluation under DDP with as many batches on every rank."""
+    epoch = (lambda: trainer.current_epoch) if train and trainer is not None else None
+    loader = stream_loader(split, batch_size, num_workers, epoch)
+    if train and len(loader) == 0:  # whole batches only, as many on every rank and worker
+        ranks = trainer.world_size if trainer is not None else 1
+        raise UserError(f"the training stream gives this process no batch: {rows} rows for batches of {batch_size} "
+                        f"on {ranks} process(es) x {max(num_workers, 1)} loader worker(s); lower data.batch_size "
+                        "or data.num_workers, or read at random (data.stream=false)")
+    if train or trainer is None or trainer.world_size == 1:
+        return loader
+    return EqualSteps(loader, rows, lambda more: trainer.strategy.reduce_boolean_decision(more, all=False))
+
+
+class EqualSteps:
+    """A validation or test stream under DDP, with as many batches on every rank.
+
+    A stream gives ranks unequal shares (every example once, no padding), but DDP's forward
+    broadcasts buffers at every step, so ranks must step together. After its own batches, a rank
+    yields padding (its last batch, or zero rows when it had none, at position -1, which the
+    evaluation's gather drops) until no rank has a batch left: one boolean reduction per step.
+
+    Args:
+        loader: this rank's stream.
+        rows: the split's rows over every rank (for `len`, an upper bound of any rank's batches).
+        any_rank: whether any rank's decision is true (Lightning's `strategy.reduce_boolean_decision`
+            with `all=False`).
+    """
+
+    def __init__(self, loader: EpochStream, rows: int, any_rank: Callable[[bool], bool]) -> None:
+        self.loader, self.rows, self.any_rank = loader, rows, any_rank
+
+    def __len__(self) -> int:
+        return -(-self.rows // self.loader.batch_size) + max(self.loader.num_workers, 1)
+
+    def __iter__(self) -> Iterator:
+        last = None
+        for batch in self.loader:
+            self.any_rank(True)
+            last = batch
+            yield batch
+        while self.any_rank(False):
+            yield self._padding(last)
+
+    def _padding(self, last: tuple | None) -> tuple:
+        split: StreamSplit = self.loader.dataset
+        if last is None:
+            x = torch.from_numpy(np.zeros((1, *split.row_shape), dtype=split.row_dtype))
+            joint = split.labels.ndim > 1  # -1: no label for that task
+            labels = torch.full((1, *split.labels.shape[1:]), -1 if joint else 0, dtype=torch.long)
+            return x, labels, torch.full((1,), -1)
+        x, labels, position = last
+        return x, labels, torch.full_like(position, -1)
 
 
 def stream_cache(cache_dir: Path) -> str:

@@ -62,7 +62,10 @@ def write_views(rows: ChunkRows, splits: Mapping[str, np.ndarray], folder: Path)
                     writer[start + i] = np.ascontiguousarray(row).reshape(-1)
                 bar.update(len(picked))
             writer.done()
-            writer.merge(1)  # 0.index.json -> index.json
+            # the writer's own index is the whole split's (litdata's merge would wait for every DDP rank's)
+            index = json.loads((tmp / split / "0.index.json").read_text())
+            (tmp / split / "index.json").write_text(json.dumps({"chunks": index["chunks"], "config": index["config"]}))
+            (tmp / split / "0.index.json").unlink()
     summary = {"format": VIEW_FORMAT, "store": Path(rows.folder).name, "shape": list(rows.row_shape),
                "dtype": rows.dtype.str, "rows": {s: len(r) for s, r in splits.items()}}
     (tmp / "views.json").write_text(json.dumps(summary, sort_keys=True))
