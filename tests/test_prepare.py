@@ -22,7 +22,8 @@ def test_two_tasks_build_the_store_and_training_only_opens_it(tmp_path: Path, ca
     root = make_official_corpus(tmp_path / "cv")  # 37 usable clips: 3 parts of 16
     data = [f"data.root={root}", "data.prepare_workers=0", "data.clean.denoise=false", "data.part_size=16"]
     opened = []
-    monkeypatch.setattr(build, "open_store", lambda folder, f=build.open_store: opened.append(folder) or f(folder))
+    real = build.open_store
+    monkeypatch.setattr(build, "open_store", lambda folder, *root: opened.append(folder) or real(folder, *root))
     for part in (0, 1):
         cfg = compose_cfg("prepare", tmp_path / f"prep{part}", tmp_path / "cache", [*data, f"part={part}", "of=2"])
         with caplog.at_level("INFO"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ class Plan:
     group_name: str  # "speaker" / "patient", for messages
     report: dict = field(default_factory=dict)
     files: Sequence[str] | None = None  # what to prepare, if more than the table (shared caches)
+    root: Path | None = None  # the data root, absolute: the store keeps paths relative to it (None: as given)
 
 
 class ArrayDataset(Dataset):

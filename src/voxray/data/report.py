@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pandas as pd
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from voxray.data.store.planned import PlannedRows
+from voxray.data.store.planned import PlannedRows, skipped_files
 from voxray.data.summary import group_check, split_report
 
 log = logging.getLogger(__name__)
@@ -41,5 +40,5 @@ def write_data_report(plan: PlannedRows, table: pd.DataFrame, tasks: list[str] |
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "data_report.json").write_text(json.dumps(report, indent=2, default=int))
         if (plan.folder / "skipped.csv").exists():  # a streamed run's node may hold no store
-            shutil.copyfile(plan.folder / "skipped.csv", report_dir / "skipped.csv")
+            skipped_files(plan).to_csv(report_dir / "skipped.csv", index=False)  # under this run's data root
     return report

@@ -14,7 +14,8 @@ import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
 from tests.helpers.voices import make_official_corpus
 from voxray.data.cache import cache_key
-from voxray.data.store.migrate import _stat, legacy_cache
+from voxray.data.store import files_key, prepare_store
+from voxray.data.store.migrate import ABSOLUTE_FORMAT, _stat, legacy_cache
 from voxray.data.store.plan import plan_files
 from voxray.errors import UserError
 
@@ -58,3 +59,32 @@ def test_verify_names_a_file_changed_since_it_was_prepared(tmp_path: Path) -> No
     dm = instantiate(compose_cfg("train", tmp_path / "run", tmp_path / "cache", overrides).data)
     with pytest.raises(UserError, match=rf"1 of \d+ prepared files differ from the store .*{clip.name} \(size or time"):
         dm.setup("fit")
+
+
+def test_a_store_of_the_format_before_is_converted_once_and_nothing_is_decoded(tmp_path: Path, monkeypatch,
+                                                                                caplog) -> None:
+    root = make_official_corpus(tmp_path / "cv")
+    overrides = [f"data.root={root}", "data.num_workers=0", "data.prepare_workers=0", "data.clean.denoise=false"]
+    reference = instantiate(compose_cfg("train", tmp_path / "run", tmp_path / "fresh", overrides).data).prepare_store()
+    dm = instantiate(compose_cfg("train", tmp_path / "run", tmp_path / "cache", overrides).data)
+    plan = dm._get_plan()
+    files = plan_files(plan)
+    earlier = tmp_path / "cache" / "prepared" / cache_key(files_key(files), plan.key_parts, plan.shape, plan.dtype,
+                                                          ABSOLUTE_FORMAT)
+    prepare_store(pd.DataFrame({"path": files}), plan.load, plan.shape, plan.dtype, earlier, num_workers=0)
+    for name in ("plan.json", "store.json"):  # what the format before wrote: absolute paths, no root
+        summary = json.loads((earlier / name).read_text())
+        summary.pop("root", None)
+        (earlier / name).write_text(json.dumps({**summary, "format": ABSOLUTE_FORMAT}))
+    assert pd.read_parquet(earlier / "manifest.parquet")["path"].str.startswith(str(root)).all()
+    monkeypatch.setattr(voice, "load_clip", lambda *a, **k: pytest.fail("decoded again"))
+    dm._plan = None  # plan again with the failing loader
+    with caplog.at_level("INFO"):
+        converted = dm.prepare_store()
+    assert "converting the store" in caplog.text and "no file is decoded again" in caplog.text
+    assert converted.folder.name == reference.folder.name, "the store this format's key names"
+    np.testing.assert_array_equal(converted.data[:], reference.data[:])
+    pd.testing.assert_frame_equal(converted.index, reference.index)
+    pd.testing.assert_frame_equal(converted.skipped, reference.skipped)
+    chunk = next(converted.folder.glob("chunk-*.bin"))
+    assert chunk.samefile(earlier / chunk.name), "the chunk files are linked, not copied"

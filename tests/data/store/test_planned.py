@@ -14,6 +14,8 @@ from hydra.utils import instantiate
 import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
 from tests.helpers.voices import make_joint_corpus
+from voxray.data.store.build import STORE_FORMAT
+from voxray.data.store.migrate import ABSOLUTE_FORMAT
 from voxray.data.store.planned import PlannedRows, load_planned, save_planned
 
 
@@ -59,7 +61,7 @@ def test_the_saved_rows_are_read_as_saved_mostly_outside_arrows_default_pool(tmp
     """mimalloc, Arrow's default allocator, keeps a read's arenas, where pandas cannot reuse them."""
     store, n = tmp_path / "store", 100_000
     store.mkdir()
-    (store / "store.json").write_text("{}")
+    (store / "store.json").write_text(json.dumps({"format": STORE_FORMAT}))
     i = np.arange(n)
     table = pd.DataFrame({"path": [f"/data/clips/{k}.mp3" for k in i], "group": [f"s{k % 7}" for k in i],
                           "split": np.array(["train", "val", "test"])[i % 3], "label/age": i % 3 - 1,
@@ -76,3 +78,12 @@ def test_the_saved_rows_are_read_as_saved_mostly_outside_arrows_default_pool(tmp
     pd.testing.assert_frame_equal(loaded.table, saved, check_exact=True)
     assert loaded.table["group"].cat.categories.dtype == saved["group"].cat.categories.dtype
     assert (loaded.report, loaded.group_name, loaded.folder, loaded.skipped) == ({"rows": n}, "speaker", store, 2)
+
+
+def test_saved_rows_of_a_store_of_the_format_before_are_planned_again(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "store.json").write_text(json.dumps({"format": ABSOLUTE_FORMAT}))
+    save_planned(tmp_path / "cache", "k", PlannedRows(pd.DataFrame({"path": ["/a.mp3"], "row": [0]}), {}, "speaker",
+                                                      store, 0))
+    assert load_planned(tmp_path / "cache", "k") is None

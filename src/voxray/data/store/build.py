@@ -10,6 +10,10 @@ file needs a `stat` to find it):
   index.json              litdata's index of every chunk: what `litdata.StreamingDataset` reads
   skipped.csv             path and reason of every skipped file
   store.json              the summary, written last: its presence means the store is complete
+
+A store of a data root keeps its paths relative to the root (`clips/x.mp3`), and its key hashes
+those: a root moved or mounted elsewhere (another node) finds the same store, whose paths are
+joined to the root it is opened with. The root it was prepared from is in store.json (`root`).
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from voxray.data.cache import PreparedArray, atomic_write_bytes, available_cpus, check_skips, exit_with
-from voxray.data.store.parts import part_index, prepare_parts, remove_dead_leftovers, result_table
+from voxray.data.paths import relative_to, under
+from voxray.data.store.parts import InRoot, part_index, prepare_parts, remove_dead_leftovers, result_table
 from voxray.data.store.rows import ChunkRows, ShardError
 from voxray.errors import UserError
 
-STORE_FORMAT = "litdata-chunks-1"  # bump when the layout above changes
+STORE_FORMAT = "litdata-chunks-2"  # bump when the layout above changes (migrate.py converts the one before)
 PART_SIZE = 2048  # files per part: the unit of distribution and of work lost to a kill
 RECORD_COLUMNS = ("path", "part", "position", "reason", "size", "mtime_ns")
 log = logging.getLogger(__name__)
@@ -51,7 +56,7 @@ def is_complete(folder: Path) -> bool:
 def prepare_store(
     table: pd.DataFrame, load: Callable, shape: tuple[int, ...], dtype: str, folder: str | Path,
     num_workers: int | None = None, desc: str = "preparing", part_size: int = PART_SIZE,
-    max_skip_fraction: float | None = None, task: tuple[int, int] | None = None,
+    max_skip_fraction: float | None = None, task: tuple[int, int] | None = None, root: Path | None = None,
 ) -> PreparedArray | None:
     """Prepare every `table.path` into one row of the store in `folder`, or open it if complete.
 
@@ -67,6 +72,8 @@ def prepare_store(
         max_skip_fraction: raise `TooManySkippedError` when a larger share was skipped (the store
             is kept); None = no limit.
         task: (K, N): prepare only the parts K, K + N, K + 2N, ... (task K of N); None = all.
+        root: the data root, absolute, that every path lies under: the store keeps the paths relative
+            to it, and the index and skip list returned give them under it. None: paths as given.
     Returns:
         the store, or None when parts prepared elsewhere are still missing.
     """
@@ -76,7 +83,8 @@ def prepare_store(
         raise ValueError(f"part_size must be a positive number of files, got {part_size}")
     folder = Path(folder)
     if not is_complete(folder):
-        paths = table["path"].astype(str).tolist()
+        paths = table["path"].astype(str).tolist() if root is None else relative_to(root, table["path"]).tolist()
+        load = load if root is None else InRoot(load, root)
         n_parts = _write_plan(folder, paths, part_size, shape, dtype)
         remove_dead_leftovers(folder)
         mine = range(n_parts) if task is None else range(task[0], n_parts, task[1])
@@ -88,8 +96,8 @@ def prepare_store(
         missing = [k for k in range(n_parts) if not result_table(folder, k).exists()]
         if missing:
             return None
-        complete(folder)
-    prepared = open_store(folder)
+        complete(folder, root)
+    prepared = open_store(folder, root)
     check_skips(len(prepared.skipped), len(prepared.data), folder, max_skip_fraction)
     return prepared
 
@@ -153,8 +161,9 @@ class _RateLog:
                      f"about {left / 60:.0f} min left")
 
 
-def complete(folder: Path) -> None:
-    """Check every part and its chunk files, then write the manifest, index and store.json.
+def complete(folder: Path, root: Path | None = None) -> None:
+    """Check every part and its chunk files, then write the manifest, index and store.json (with
+    `root`, the data root the paths are relative to, where it was prepared; None: paths as given).
 
     Raises a one-line `UserError` naming the first missing part or bad chunk; deletes nothing."""
     plan = json.loads((folder / "plan.json").read_text())
@@ -185,7 +194,8 @@ def complete(folder: Path) -> None:
     atomic_write_bytes(folder / "manifest.parquet", lambda p: manifest.to_parquet(p, index=False))
     atomic_write_bytes(folder / "skipped.csv", lambda p: skipped.to_csv(p, index=False))
     extras = [c for c in manifest.columns if c not in (*RECORD_COLUMNS, "row")]
-    summary = {**plan, "rows": len(rows), "skipped": len(skipped), "extra_columns": extras}
+    summary = {**plan, "rows": len(rows), "skipped": len(skipped), "extra_columns": extras,
+               "root": None if root is None else str(root)}
     atomic_write_bytes(folder / "store.json", lambda p: p.write_text(json.dumps(summary, sort_keys=True)))
 
 
@@ -205,15 +215,18 @@ def open_rows(folder: str | Path) -> ChunkRows:
     return ChunkRows(folder, chunks, tuple(summary["shape"]), summary["dtype"])
 
 
-def open_store(folder: str | Path) -> PreparedArray:
+def open_store(folder: str | Path, root: Path | None = None) -> PreparedArray:
     """A complete store: its rows, the index of kept files (path + extra columns, in row order)
-    and the skip list. Raises a one-line error when its files do not belong together."""
+    and the skip list, their paths joined to the data root `root` (None: as the store keeps them).
+    Raises a one-line error when its files do not belong together, or a path leaves the root."""
     folder = Path(folder)
     summary, data = _summary(folder), open_rows(folder)
     manifest = pd.read_parquet(folder / "manifest.parquet")
     if len(manifest) != summary["files"] or files_key(manifest["path"]) != summary["files_key"]:
         raise ShardError(f"{folder / 'manifest.parquet'} lists other files than {folder / 'store.json'} "
                          "(a manifest copied from another store?); prepare the store again")
+    if root is not None:
+        manifest["path"] = under(root, manifest["path"], folder / "manifest.parquet")
     kept = manifest[manifest["row"] >= 0].sort_values("row")
     index = kept[["path", *summary["extra_columns"]]].reset_index(drop=True)
     for column in summary["extra_columns"]:  # no missing values among kept rows: plain numpy dtypes

@@ -55,24 +55,39 @@ def part_index(folder: Path, part: int) -> Path:
     return folder / "parts" / f"{part:05d}.index.json"
 
 
+class InRoot:
+    """A picklable loader of paths relative to the data root `root`: `load(root/path)`."""
+
+    def __init__(self, load: Callable, root: Path) -> None:
+        self.load, self.root = load, Path(root)
+
+    def file(self, path: str) -> str:
+        return os.path.join(self.root, path)
+
+    def __call__(self, path: str) -> np.ndarray | tuple[np.ndarray, dict]:
+        return self.load(self.file(path))
+
+
 def load_files(
     load: Callable, paths: Sequence[str], shape: tuple[int, ...], dtype: str
 ) -> tuple[list[np.ndarray], list[dict]]:
-    """Prepare `paths` (in a pool worker): the kept rows, and one manifest record per path."""
+    """Prepare `paths` (in a pool worker): the kept rows, and one manifest record per path, which keeps
+    the path as given (relative to the data root for an `InRoot` loader, which reads and `stat`s the file)."""
     rows, records = [], []
     for path in paths:
+        file = load.file(path) if isinstance(load, InRoot) else path
         try:
             out = load(path)
         except SkipFile as err:
             records.append({"path": path, "reason": str(err), "size": -1, "mtime_ns": -1})
             continue
         except Exception as err:
-            err.add_note(f"while preparing {path} (rerun to retry; finished parts are kept)")
+            err.add_note(f"while preparing {file} (rerun to retry; finished parts are kept)")
             raise
         arr, extra = out if isinstance(out, tuple) else (out, {})
         if arr.shape != shape:
-            raise ValueError(f"the loader returned shape {arr.shape} for {path}, expected {shape}")
-        size, mtime_ns = _stat(path)  # for `verify`: the file as it was when prepared
+            raise ValueError(f"the loader returned shape {arr.shape} for {file}, expected {shape}")
+        size, mtime_ns = _stat(file)  # for `verify`: the file as it was when prepared
         rows.append(np.ascontiguousarray(arr, dtype=dtype).reshape(-1))
         records.append({"path": path, "reason": "", "size": size, "mtime_ns": mtime_ns, **extra})
     return rows, records

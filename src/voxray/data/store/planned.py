@@ -20,6 +20,8 @@ import pyarrow as pa
 
 from voxray.data.cache import PreparedArray, atomic_write_bytes
 from voxray.data.dataset import Plan
+from voxray.data.paths import under
+from voxray.data.store.build import STORE_FORMAT
 
 
 @dataclass
@@ -32,6 +34,7 @@ class PlannedRows:
     group_name: str
     folder: Path  # the store
     skipped: int
+    root: Path | None = None  # the data root the store's paths are relative to (the table's are under it)
 
 
 def merge_rows(plan: Plan, prepared: PreparedArray) -> PlannedRows:
@@ -39,7 +42,16 @@ def merge_rows(plan: Plan, prepared: PreparedArray) -> PlannedRows:
     rows = prepared.index.copy()
     rows["row"] = np.arange(len(rows))
     table = plan.table.merge(rows, on="path", how="inner", validate="many_to_one")
-    return PlannedRows(table, plan.report, plan.group_name, prepared.folder, len(prepared.skipped))
+    return PlannedRows(table, plan.report, plan.group_name, prepared.folder, len(prepared.skipped), plan.root)
+
+
+def skipped_files(planned: PlannedRows) -> pd.DataFrame:
+    """The store's skip list (path, reason), its paths under the data root of `planned`."""
+    source = planned.folder / "skipped.csv"
+    skipped = pd.read_csv(source, dtype=str, keep_default_na=False)
+    if planned.root is not None:
+        skipped["path"] = under(planned.root, skipped["path"], source)
+    return skipped
 
 
 def _files(cache_dir: Path, key: str) -> tuple[Path, Path]:
@@ -57,20 +69,23 @@ def save_planned(cache_dir: Path, key: str, planned: PlannedRows) -> None:
             table[column] = table[column].astype("category")
     atomic_write_bytes(table_file, lambda p: table.to_parquet(p, index=False))
     meta = {"report": planned.report, "group_name": planned.group_name, "store": str(planned.folder),
-            "skipped": planned.skipped}
+            "skipped": planned.skipped, "root": None if planned.root is None else str(planned.root)}
     atomic_write_bytes(meta_file, lambda p: p.write_text(json.dumps(meta, default=int)))
 
 
 def load_planned(cache_dir: Path, key: str) -> PlannedRows | None:
-    """The saved rows of `key`, or None when there are none (or their store is gone)."""
+    """The saved rows of `key`, or None when there are none (or their store is gone, or of a format
+    before this one: the preparation converts it into a store of its own)."""
     table_file, meta_file = _files(cache_dir, key)
     if not meta_file.exists():
         return None
     meta = json.loads(meta_file.read_text())
-    if not (Path(meta["store"]) / "store.json").exists():
+    summary = Path(meta["store"]) / "store.json"
+    if not summary.exists() or json.loads(summary.read_text()).get("format") != STORE_FORMAT:
         return None
-    table = read_table(table_file)
-    return PlannedRows(table, meta["report"], meta["group_name"], Path(meta["store"]), meta["skipped"])
+    table, root = read_table(table_file), meta.get("root")
+    return PlannedRows(table, meta["report"], meta["group_name"], Path(meta["store"]), meta["skipped"],
+                       None if root is None else Path(root))
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -148,4 +149,5 @@ class VoiceDataModule(ArrayDataModule):
             group_name="speaker",
             report=report,
             files=raw.loc[usable, "path"].tolist(),
+            root=Path(os.path.abspath(root)),  # as read_common_voice joins the clip paths to it
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -95,6 +96,7 @@ class XrayDataModule(ArrayDataModule):
         table["label_name"] = table["label"]
         table["label"] = table["label_name"].map({c: i for i, c in enumerate(self.classes)}).astype(int)
         table["group"] = table["patient_id"]
+        folder = Path(os.path.abspath(root))  # as read_xray_dataset joins the image paths to it
         return Plan(
             table=table,
             load=self.loader(),
@@ -103,6 +105,7 @@ class XrayDataModule(ArrayDataModule):
             key_parts=[{"image_size": self.image_size, "loader": "letterbox-v1"}],
             group_name="patient",
             report={"root": str(root), **report},
+            root=folder if folder.is_dir() else folder.parent,  # a manifest CSV's paths are under its folder
         )
 
     def check_prepared(self, table: pd.DataFrame) -> dict:
