@@ -48,8 +48,10 @@ class StreamSplit(StreamingDataset):
                  cache_dir: str | None = None, storage_options: dict | None = None) -> None:
         self.storage_options = dict(storage_options or {})
         _allow_plain_http(self.storage_options)
+        # batch_decode=1: one row decoded per item (litdata's "auto" decoded whole windows of rows and
+        # used one of them under a shuffle)
         super().__init__(uri, cache_dir=cache_dir, shuffle=train, drop_last=train, seed=seed,
-                         storage_options=self.storage_options)
+                         storage_options=self.storage_options, batch_decode=1)
         self.labels, self.row_shape, self.row_dtype = labels, tuple(shape), np.dtype(dtype)
 
     def __setstate__(self, state: dict) -> None:  # a spawned loader worker
@@ -59,7 +61,7 @@ class StreamSplit(StreamingDataset):
     def __getitem__(self, index: ChunkedIndex | int) -> tuple[torch.Tensor, int | torch.Tensor, int]:
         row = super().__getitem__(index)
         position = index.index if isinstance(index, ChunkedIndex) else int(index)
-        x = torch.from_numpy(np.asarray(row, dtype=self.row_dtype).reshape(self.row_shape))
+        x = torch.from_numpy(np.array(row, dtype=self.row_dtype).reshape(self.row_shape))
         labels = self.labels[position]
         label = int(labels) if self.labels.ndim == 1 else torch.from_numpy(labels).long()
         return x, label, position
@@ -105,8 +107,18 @@ class EpochStream(StreamingDataLoader):
 def stream_loader(dataset: StreamSplit, batch_size: int, num_workers: int,
                   epoch: Callable[[], int] | None = None) -> EpochStream:
     """A split's loader; its `state_dict` is what Lightning saves for a mid-epoch resume."""
-    return EpochStream(dataset, epoch, batch_size=batch_size, num_workers=num_workers,
+    return EpochStream(dataset, epoch, batch_size=batch_size, num_workers=num_workers, collate_fn=stack_examples,
                        pin_memory=torch.cuda.is_available())
+
+
+def stack_examples(examples: list[tuple[torch.Tensor, int | torch.Tensor, int]]) -> tuple[torch.Tensor, ...]:
+    """(x, label, position) examples as one batch, the rows stacked by numpy: torch's stack runs on
+    the intra-op threads of a process without loader workers, which on a busy machine made it the
+    loader's slowest step (bench/stream.py)."""
+    xs, labels, positions = zip(*examples)
+    x = torch.from_numpy(np.stack([t.numpy() for t in xs]))
+    y = torch.stack(labels) if isinstance(labels[0], torch.Tensor) else torch.tensor(labels)
+    return x, y, torch.tensor(positions)
 
 
 def trainer_loader(split: StreamSplit, rows: int, batch_size: int, num_workers: int, trainer: L.Trainer | None,
