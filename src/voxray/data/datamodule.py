@@ -230,7 +230,7 @@ class ArrayDataModule(L.LightningDataModule):
             return
         planned = self.planned()
         if self.verify:
-            verify_store(planned.folder)
+            verify_store(planned.folder, planned.root)
         data = None if self.stream else self._rows()  # a stream needs no store on this node
         check_skips(planned.skipped, len(planned.table if data is None else data), planned.folder,
                     self.max_skip_fraction)
