@@ -102,3 +102,9 @@ def test_a_training_stream_too_small_for_one_batch_says_so(tmp_path: Path, root:
     dm = datamodule(tmp_path, root, ["data.batch_size=16"])  # 15 training clips
     with pytest.raises(UserError, match="the training stream gives this process no batch: 15 rows for batches of 16"):
         dm.train_dataloader()
+
+
+def test_two_workers_from_object_storage_are_warned_of(tmp_path: Path, root: Path, s3: dict) -> None:
+    dm = datamodule(tmp_path, root, where(s3, True))
+    with pytest.warns(UserWarning, match="data.num_workers=2 from object storage"):
+        dm.train_dataloader()

@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from litdata import StreamingDataLoader, StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
@@ -132,6 +133,10 @@ def trainer_loader(split: StreamSplit, rows: int, batch_size: int, num_workers: 
         raise UserError(f"the training stream gives this process no batch: {rows} rows for batches of {batch_size} "
                         f"on {ranks} process(es) x {max(num_workers, 1)} loader worker(s); lower data.batch_size "
                         "or data.num_workers, or read at random (data.stream=false)")
+    if num_workers > 1 and split.input_dir.url and "://" in split.input_dir.url:
+        rank_zero_warn(f"data.num_workers={num_workers} from object storage: litdata reads a chunk file shared by two "
+                       "workers whole for every row (bench/results.md, 'Streaming reader'); data.num_workers=1 reads "
+                       "each chunk once")
     if train or trainer is None or trainer.world_size == 1:
         return loader
     return EqualSteps(loader, rows, lambda more: trainer.strategy.reduce_boolean_decision(more, all=False))
