@@ -15,7 +15,7 @@ from tests.helpers.config import compose_cfg
 from tests.helpers.s3 import local_s3
 from tests.helpers.voices import make_official_corpus
 from voxray.data.datamodule import ArrayDataModule
-from voxray.data.store import open_rows
+from voxray.data.store import ShardError, open_rows
 from voxray.errors import UserError
 
 STREAM = ["data.clean.denoise=false", "data.prepare_workers=0", "data.num_workers=2", "data.batch_size=4",
@@ -108,3 +108,14 @@ def test_two_workers_from_object_storage_are_warned_of(tmp_path: Path, root: Pat
     dm = datamodule(tmp_path, root, where(s3, True))
     with pytest.warns(UserWarning, match="data.num_workers=2 from object storage"):
         dm.train_dataloader()
+
+
+def test_a_truncated_copy_is_named_in_one_line_and_kept(tmp_path: Path, root: Path) -> None:
+    datamodule(tmp_path, root, [])
+    chunk = next((tmp_path / "cache" / "stream").glob("*/val/chunk-*.bin"))
+    chunk.write_bytes(chunk.read_bytes()[:-10])
+    dm = datamodule(tmp_path, root, [], prepare=False)
+    named = f"split copy for streaming: store chunk {chunk} has .* bytes, its index says .*; delete .* to write it"
+    with pytest.raises(ShardError, match=named):
+        dm.val_dataloader()
+    assert chunk.exists(), "nothing deleted"

@@ -15,6 +15,7 @@ loader's `drop_last` does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from litdata import StreamingDataLoader, StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
 from voxray.data.samplers import StartsAtFirstBatch
-from voxray.data.store.rows import ChunkRows
+from voxray.data.store.rows import ChunkRows, ShardError
 from voxray.data.store.views import read_summary, upload_views, view_key, write_views
 from voxray.errors import UserError
 
@@ -223,6 +224,14 @@ def open_streams(datasets: dict, store: Path, cache_dir: Path, uri: str | None, 
     if summary["rows"] != {s: len(r) for s, r in splits.items()}:
         raise UserError(f"the split views at {where} hold {summary['rows']} rows, this run's splits "
                         f"{ {s: len(r) for s, r in splits.items()} }: views of another store")
+    if not uri:  # a local copy is checked as the store is: a truncated or foreign chunk file named in one line
+        for split in splits:
+            index = json.loads((local / split / "index.json").read_text())
+            try:
+                ChunkRows(local / split, index["chunks"], tuple(summary["shape"]), summary["dtype"])
+            except ShardError as err:  # the store's remedy is not this copy's
+                fault = str(err).split("; prepare the store again")[0]
+                raise ShardError(f"split copy for streaming: {fault}; delete {local} to write it again") from err
     downloads = stream_cache(cache_dir) if uri else None
     return {split: StreamSplit(f"{where}/{split}", d.labels, tuple(summary["shape"]), summary["dtype"],
                                train=split == "train", seed=seed, cache_dir=downloads,
