@@ -119,3 +119,11 @@ def test_a_truncated_copy_is_named_in_one_line_and_kept(tmp_path: Path, root: Pa
     with pytest.raises(ShardError, match=named):
         dm.val_dataloader()
     assert chunk.exists(), "nothing deleted"
+
+
+def test_an_empty_split_is_refused_in_one_line(tmp_path: Path) -> None:
+    from voxray.data.store.views import write_views
+
+    with pytest.raises(UserError, match="data.stream=true: the test split has no rows to stream"):
+        write_views(None, {"train": np.arange(3), "test": np.arange(0)}, tmp_path / "views")
+    assert not (tmp_path / "views").exists()

@@ -33,7 +33,7 @@ CHUNK_BYTES = 64_000_000  # per chunk file: litdata's advice for streaming from 
 FILES_PER_TASK = 32  # files a pool worker prepares per task: small enough to keep every core busy
 
 
-def _writer(folder: Path, part: int) -> BinaryWriter:
+def chunk_writer(folder: Path, part: int) -> BinaryWriter:
     """litdata's chunk writer, with the part's number where litdata puts the writing rank."""
     from litdata.streaming.writer import BinaryWriter  # only a preparing process pays for the import
 
@@ -157,7 +157,7 @@ class _Part:
         self.part, self.folder = part, folder
         self.tmp = folder / f".part-{part:05d}{owner_tag()}"
         shutil.rmtree(self.tmp, ignore_errors=True)  # this process's own leftover (a retried part)
-        self.writer, self.records, self.kept = _writer(self.tmp, part), [], 0
+        self.writer, self.records, self.kept = chunk_writer(self.tmp, part), [], 0
 
     def add(self, rows: list[np.ndarray], records: list[dict]) -> None:
         for row in rows:

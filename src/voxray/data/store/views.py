@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -25,13 +24,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from voxray.data.store.parts import _writer
+from voxray.data.store.parts import chunk_writer
 from voxray.data.store.rows import ChunkRows
 from voxray.errors import UserError
 
 VIEW_FORMAT = "split-views-1"  # bump when the layout above changes
 ROWS_PER_READ = 256  # store rows copied per read: sequential within a chunk, bounded memory
-log = logging.getLogger(__name__)
 
 
 def view_key(store: Path, splits: Mapping[str, np.ndarray]) -> str:
@@ -47,12 +45,16 @@ def write_views(rows: ChunkRows, splits: Mapping[str, np.ndarray], folder: Path)
     folder = Path(folder)
     if (folder / "views.json").exists():
         return folder
+    empty = [split for split, split_rows in splits.items() if len(split_rows) == 0]
+    if empty:  # litdata has no dataset of no rows
+        raise UserError(f"data.stream=true: the {', '.join(empty)} split has no rows to stream; give it some "
+                        "(data.val_fraction / data.test_fraction) or read at random (data.stream=false)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}~", dir=folder.parent))
     total = sum(len(r) for r in splits.values())
     with tqdm(total=total, desc="writing the split views for streaming", unit="row") as bar:
         for split, split_rows in splits.items():
-            writer = _writer(tmp / split, 0)
+            writer = chunk_writer(tmp / split, 0)
             for start in range(0, len(split_rows), ROWS_PER_READ):
                 picked = np.asarray(split_rows[start : start + ROWS_PER_READ], dtype=np.int64)
                 order = np.argsort(picked, kind="stable")  # read in store order, write in split order
