@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 
 import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
+from tests.helpers.served import assert_same_splits
 from tests.helpers.voices import make_joint_corpus
 from voxray.data.store.build import STORE_FORMAT
 from voxray.data.store.migrate import ABSOLUTE_FORMAT
@@ -34,12 +35,7 @@ def test_a_second_start_reads_the_saved_plan_and_serves_the_same_data(tmp_path: 
     first = _setup(tmp_path, "first", overrides)
     monkeypatch.setattr(voice, "read_common_voice", lambda *a: pytest.fail("the tables were read again"))
     second = _setup(tmp_path, "second", overrides)
-    for split in ("train", "val", "test"):
-        a, b = first.datasets[split], second.datasets[split]
-        np.testing.assert_array_equal(a.rows, b.rows)
-        np.testing.assert_array_equal(a.labels, b.labels)
-        np.testing.assert_array_equal(a.groups, b.groups)
-        np.testing.assert_array_equal(a.data[a.rows], b.data[b.rows])
+    assert_same_splits(first, second)
     assert first.table["path"].tolist() == second.table["path"].tolist()
     counts = [dm.class_counts() for dm in (first, second)]  # the class weights of the loss
     assert str(counts[0]) == str(counts[1])
