@@ -195,7 +195,7 @@ class ArrayDataModule(L.LightningDataModule):
         from voxray.data.store.stream import open_streams  # litdata: only a streamed run pays for it
 
         self.streams = open_streams(self.datasets, self.planned().folder, self.cache_dir, self.stream_uri, self.seed,
-                                    self.stream_options, self._rows() if write else None)
+                                    self.stream_options, self._rows if write else None)
 
     def _rows(self) -> ChunkRows:
         """What the datasets read: the prepared rows, or with an encoder its features of them."""
@@ -217,7 +217,7 @@ class ArrayDataModule(L.LightningDataModule):
         by the process that prepared, read by the rest."""
         if self._planned_rows is None:
             key = self.plan_key()
-            planned = load_planned(self.cache_dir, key) if key else None
+            planned = load_planned(self.cache_dir, key, need_store=not self.stream) if key else None
             if planned is None:
                 planned = merge_rows(self._get_plan(), prepared or self._prepare())
                 if key:

@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
 from tests.helpers.s3 import local_s3
 from tests.helpers.voices import make_official_corpus
@@ -86,12 +87,18 @@ def test_a_stream_takes_no_sampler_that_needs_random_access() -> None:
         ArrayDataModule(root=None, classes=["a"], cache_dir="unused", sampler="balanced_speakers", stream=True)
 
 
-def test_a_node_with_only_the_saved_plan_streams_from_object_storage(tmp_path: Path, root: Path, s3: dict) -> None:
+def test_a_node_with_only_the_saved_plan_streams_from_object_storage(tmp_path: Path, root: Path, s3: dict,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     first = datamodule(tmp_path, root, where(s3, True, "shared"))  # prepares, writes and uploads the copies
     val = batches(first.val_dataloader())
     for local in ("prepared", "stream"):  # as on a node that never held the store
         shutil.rmtree(tmp_path / "cache" / local)
-    other = datamodule(tmp_path, root, where(s3, True, "shared"), prepare=False)
+    clips = root.rename(tmp_path / "clips elsewhere")  # nor the clips: the tables only
+    (root / "clips").mkdir(parents=True)
+    for table in clips.glob("*.tsv"):
+        shutil.copy2(table, root / table.name)
+    monkeypatch.setattr(voice, "load_clip", lambda *a, **k: pytest.fail("a clip was prepared"))
+    other = datamodule(tmp_path, root, where(s3, True, "shared"))  # prepare_data, as on every node
     x, labels, positions = batches(other.val_dataloader())
     order = np.argsort(positions.numpy())
     np.testing.assert_array_equal(x.numpy()[order], val[0].numpy()[np.argsort(val[2].numpy())])

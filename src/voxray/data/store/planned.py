@@ -73,15 +73,18 @@ def save_planned(cache_dir: Path, key: str, planned: PlannedRows) -> None:
     atomic_write_bytes(meta_file, lambda p: p.write_text(json.dumps(meta, default=int)))
 
 
-def load_planned(cache_dir: Path, key: str) -> PlannedRows | None:
-    """The saved rows of `key`, or None when there are none (or their store is gone, or of a format
-    before this one: the preparation converts it into a store of its own)."""
+def load_planned(cache_dir: Path, key: str, need_store: bool = True) -> PlannedRows | None:
+    """The saved rows of `key`, or None when there are none (or their store is gone, when `need_store`,
+    or of a format before this one: the preparation converts it into a store of its own). A streamed
+    run reads copies of the store's splits, not the store: its node may hold none."""
     table_file, meta_file = _files(cache_dir, key)
     if not meta_file.exists():
         return None
     meta = json.loads(meta_file.read_text())
     summary = Path(meta["store"]) / "store.json"
-    if not summary.exists() or json.loads(summary.read_text()).get("format") != STORE_FORMAT:
+    if summary.exists() and json.loads(summary.read_text()).get("format") != STORE_FORMAT:
+        return None
+    if need_store and not summary.exists():
         return None
     table, root = read_table(table_file), meta.get("root")
     return PlannedRows(table, meta["report"], meta["group_name"], Path(meta["store"]), meta["skipped"],

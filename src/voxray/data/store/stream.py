@@ -200,11 +200,12 @@ def _allow_plain_http(storage_options: dict) -> None:
 
 
 def open_streams(datasets: dict, store: Path, cache_dir: Path, uri: str | None, seed: int,
-                 storage_options: dict | None = None, write_from: ChunkRows | None = None) -> dict[str, StreamSplit]:
+                 storage_options: dict | None = None,
+                 write_from: Callable[[], ChunkRows] | None = None) -> dict[str, StreamSplit]:
     """The split views of `datasets` ({split: ArrayDataset}, rows of the store in `store`) as streams.
 
     The views are read from `<uri>/<key>/`, or `<cache_dir>/stream/<key>/` when `uri` is None. When
-    they are not there: written from `write_from` (the store's rows, in the process that prepares)
+    they are not there: written from `write_from()` (the store's rows, in the process that prepares)
     and uploaded to `uri`, or, without `write_from`, a one-line error naming the command that writes
     them."""
     splits = {split: d.rows for split, d in datasets.items()}
@@ -213,7 +214,7 @@ def open_streams(datasets: dict, store: Path, cache_dir: Path, uri: str | None, 
     where = f"{uri.rstrip('/')}/{key}" if uri else str(local)
     summary = read_summary(where, storage_options)
     if summary is None and write_from is not None:
-        write_views(write_from, splits, local)
+        write_views(write_from(), splits, local)
         if uri:
             upload_views(local, where, storage_options)
         summary = read_summary(where, storage_options)
