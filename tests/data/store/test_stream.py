@@ -87,8 +87,9 @@ def test_a_stream_takes_no_sampler_that_needs_random_access() -> None:
         ArrayDataModule(root=None, classes=["a"], cache_dir="unused", sampler="balanced_speakers", stream=True)
 
 
-def test_a_node_with_only_the_saved_plan_streams_from_object_storage(tmp_path: Path, root: Path, s3: dict,
+def test_a_node_with_only_the_saved_plan_streams_from_object_storage(tmp_path: Path, s3: dict,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_official_corpus(tmp_path / "cv")  # its own: the clips are moved away below
     first = datamodule(tmp_path, root, where(s3, True, "shared"))  # prepares, writes and uploads the copies
     val = batches(first.val_dataloader())
     for local in ("prepared", "stream"):  # as on a node that never held the store
