@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+import voxray.data.store.stream as stream
 import voxray.data.voice.datamodule as voice
 from tests.helpers.config import compose_cfg
 from tests.helpers.s3 import local_s3
@@ -135,3 +136,15 @@ def test_an_empty_split_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="data.stream=true: the test split has no rows to stream"):
         write_views(None, {"train": np.arange(3), "test": np.arange(0)}, tmp_path / "views")
     assert not (tmp_path / "views").exists()
+
+
+def test_prepare_py_writes_and_uploads_the_copies_that_training_streams(tmp_path: Path, root: Path, s3: dict,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxray.prepare import prepare
+
+    remote = where(s3, True, "prepared-by-prepare-py")
+    prepare(compose_cfg("prepare", tmp_path / "prep", tmp_path / "cache", [f"data.root={root}", *STREAM, *remote]))
+    monkeypatch.setattr(stream, "write_views", lambda *a: pytest.fail("training wrote the copies again"))
+    dm = datamodule(tmp_path, root, remote)
+    _, _, positions = batches(dm.test_dataloader())
+    assert sorted(positions.tolist()) == list(range(len(dm.datasets["test"])))
