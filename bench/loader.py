@@ -116,13 +116,19 @@ def main() -> None:
                     best_clips = max(best_clips, rates[2])
                 lines.append(f"| {name} | {workers} | {rates[0]:,.0f} | {rates[1]:,.0f} | {rates[2]:,.0f} | "
                              f"{rates[1] / rates[0]:.1f}x | {rates[2] / rates[1]:.2f} |")
+    finish("Loader alone", lines, "the store's batched loader", best_clips, args, device)
+
+
+def finish(title: str, lines: list[str], fastest: str, best: float, args, device: torch.device,  # noqa: ANN001
+           note: str = "") -> None:
+    """The table's closing line (the model-only ceiling, and `fastest`'s `best` clips/s as a multiple
+    of it), printed and appended to the results file under `title`."""
     ceiling = model_ceiling(args.steps, args.batch, device)
-    lines.append("")
-    lines.append(f"Default voice CNN, one training step on ready tensors (the ceiling): {ceiling:,.1f} clips/s; "
-                 f"the store's batched loader delivers {best_clips / ceiling:,.0f}x that; {load_line()}.")
+    lines += ["", f"Default voice CNN, one training step on ready tensors (the ceiling): {ceiling:,.1f} clips/s; "
+                  f"{fastest} delivers {best / ceiling:,.0f}x that; {note}{load_line()}."]
     table = "\n".join(lines)
     print(table)
-    append_results("Loader alone", table, args.results, f"numpy {np.__version__}")
+    append_results(title, table, args.results, f"numpy {np.__version__}")
 
 
 if __name__ == "__main__":

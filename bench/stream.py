@@ -25,9 +25,8 @@ import torch
 from voxray.data.store.stream import StreamSplit, stream_loader
 from voxray.data.store.views import upload_views, write_views
 
-from common import load_line, parser, sync
-from loader import dataset, delivered_per_s, model_ceiling
-from record import append_results  # the script's folder is on sys.path
+from common import parser, sync  # the script's folder is on sys.path
+from loader import dataset, delivered_per_s, finish
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: the tests' S3 stand-in
 from tests.helpers.s3 import local_s3  # noqa: E402
@@ -80,15 +79,8 @@ def main() -> None:
                              f"{rate / random_access:.2f} |")
             lines.append(f"| store, random access | {workers} | {random_access:,.0f} | "
                          f"{random_access / max(workers, 1):,.0f} | 1.00 |")
-    ceiling = model_ceiling(args.steps, args.batch, device)
-    lines.append("")
-    lines.append(f"Default voice CNN, one training step on ready tensors (the ceiling): {ceiling:,.1f} clips/s; the "
-                 f"fastest stream delivers {best / ceiling:,.0f}x that; {args.rows} clips, batch {args.batch}; "
-                 f"{load_line()}.")
-    table = "\n".join(lines)
-    print(table)
-    append_results("Streaming reader", table, args.results, f"numpy {np.__version__}")
-
+    finish("Streaming reader", lines, "the fastest stream", best, args, device,
+           f"{args.rows} clips, batch {args.batch}; ")
 
 if __name__ == "__main__":
     main()

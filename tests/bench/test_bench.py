@@ -52,6 +52,17 @@ def test_loader_benchmark_prints_and_appends_its_table(tmp_path: Path) -> None:
     assert "## Loader alone" in results.read_text() and "| 256-px images uint8 | 0 |" in results.read_text()
 
 
+def test_stream_benchmark_reads_the_disk_and_the_s3_stand_in(tmp_path: Path) -> None:
+    results = tmp_path / "results.md"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "stream.py"), "--rows", "64", "--batch", "16",
+                           "--workers", "0", "--steps", "1", "--results", str(results)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for reader in ("stream, local disk", "stream, object storage (local stand-in)", "store, random access"):
+        assert f"| {reader} | 0 |" in done.stdout, reader
+    assert "the fastest stream delivers" in done.stdout and "## Streaming reader" in results.read_text()
+
+
 def test_speech_encoder_benchmark_prints_and_appends_its_table(tmp_path: Path) -> None:
     results = tmp_path / "results.md"
     convs = "[[16,10,5],[16,3,2],[16,3,2],[16,3,2],[16,3,2],[16,2,2],[16,2,2]]"
