@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
@@ -61,8 +62,13 @@ def delivered_per_s(ds: ArrayDataset, batched: bool, workers: int, batch: int, d
                         collate_fn=as_batch if batched else None, persistent_workers=workers > 0,
                         pin_memory=device.type == "cuda")
     next(iter(loader))  # start the workers, page the file in
+    return examples_per_s(loader, device)
+
+
+def examples_per_s(batches: Iterable, device: torch.device) -> float:
+    """Examples per second of (x, label, position) `batches` moved onto `device`, to the last one."""
     start, n = time.perf_counter(), 0
-    for x, _, _ in loader:
+    for x, _, _ in batches:
         x.to(device, non_blocking=True)
         n += len(x)
     sync(device)

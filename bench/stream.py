@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -25,8 +24,8 @@ import torch
 from voxray.data.store.stream import StreamSplit, stream_loader
 from voxray.data.store.views import upload_views, write_views
 
-from common import parser, sync  # the script's folder is on sys.path
-from loader import dataset, delivered_per_s, finish
+from common import parser  # the script's folder is on sys.path
+from loader import dataset, delivered_per_s, examples_per_s, finish
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: the tests' S3 stand-in
 from tests.helpers.s3 import local_s3  # noqa: E402
@@ -35,17 +34,12 @@ from tests.helpers.s3 import local_s3  # noqa: E402
 def streamed_per_s(uri: str, rows: int, workers: int, batch: int, device: torch.device, cache: Path,
                    options: dict | None) -> float:
     """Clips per second over one shuffled epoch of the split's copy at `uri`, after the first batch
-    (workers started, first chunk read); downloads go to `cache`, emptied first."""
+    (workers started, first chunk read); downloads go to `cache`, a folder of this call's own."""
     split = StreamSplit(uri, np.zeros(rows, dtype=np.int64), (48000,), "int16", train=True, seed=0,
                         cache_dir=str(cache) if options is not None else None, storage_options=options)
     iterator = iter(stream_loader(split, batch, workers))
     next(iterator)
-    start, n = time.perf_counter(), 0
-    for x, _, _ in iterator:
-        x.to(device, non_blocking=True)
-        n += len(x)
-    sync(device)
-    return n / (time.perf_counter() - start)
+    return examples_per_s(iterator, device)
 
 
 def main() -> None:
