@@ -32,6 +32,14 @@ def run_bench(script: str, args: list[str], tmp_path: Path, monkeypatch: pytest.
     return rows, out, results.read_text()
 
 
+def bench_process(script: str, args: list[str], results: Path) -> subprocess.CompletedProcess:
+    """`python bench/<script> <args> --results <results>` in a process of its own, which must succeed."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args, "--results", str(results)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def number(cell: str) -> float:
     return float(re.sub(r"[,x]", "", cell))
 
@@ -44,20 +52,14 @@ def assert_ratio(ratio: str, top: str, bottom: str) -> None:
 
 def test_loader_benchmark_prints_and_appends_its_table(tmp_path: Path) -> None:
     results = tmp_path / "results.md"
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "loader.py"), "--rows", "128", "--batch", "16",
-                           "--workers", "0", "--steps", "1", "--results", str(results)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = bench_process("loader.py", ["--rows", "128", "--batch", "16", "--workers", "0", "--steps", "1"], results)
     assert "| 3-s clips int16 | 0 |" in done.stdout and "clips/s" in done.stdout
     assert "## Loader alone" in results.read_text() and "| 256-px images uint8 | 0 |" in results.read_text()
 
 
 def test_stream_benchmark_reads_the_disk_and_the_s3_stand_in(tmp_path: Path) -> None:
     results = tmp_path / "results.md"
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "stream.py"), "--rows", "64", "--batch", "16",
-                           "--workers", "0", "--steps", "1", "--results", str(results)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = bench_process("stream.py", ["--rows", "64", "--batch", "16", "--workers", "0", "--steps", "1"], results)
     for reader in ("stream, local disk", "stream, object storage (local stand-in)", "store, random access"):
         assert f"| {reader} | 0 |" in done.stdout, reader
     assert "the fastest stream delivers" in done.stdout and "## Streaming reader" in results.read_text()
@@ -68,10 +70,8 @@ def test_speech_encoder_benchmark_prints_and_appends_its_table(tmp_path: Path) -
     convs = "[[16,10,5],[16,3,2],[16,3,2],[16,3,2],[16,3,2],[16,2,2],[16,2,2]]"
     tiny = (f"model.net.arch={{extractor_conv_layer_config:{convs},encoder_num_layers:1,encoder_embed_dim:32,"
             "encoder_num_heads:2,encoder_ff_interm_features:64,encoder_pos_conv_kernel:16,encoder_pos_conv_groups:4}")
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "speech_encoder.py"), "--encoders", "HUBERT_BASE",
-                           "--batch", "2", "--steps", "1", "--results", str(results), "--overrides", tiny],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = bench_process("speech_encoder.py", ["--encoders", "HUBERT_BASE", "--batch", "2", "--steps", "1",
+                                               "--overrides", tiny], results)
     assert "| mel CNN (experiment=voice_mel) |" in done.stdout and "| HUBERT_BASE, fine-tuned |" in done.stdout
     assert "## Voice networks" in results.read_text()
 
